@@ -1,0 +1,335 @@
+//! CaseActor: one per test case. Owns the case's state machine, provisions its
+//! homeservers, runs its body, enforces its deadline, collects errors, logs and files,
+//! destroys what it provisioned and tells its adapters to finish.
+
+use crate::adapter::{self, AdapterActor};
+use crate::allocator::{self, Allocator};
+use crate::body::{ActionError, CancelToken, CaseContext, ClientHandle, Outcome, TestBody};
+use crate::config::Timeouts;
+use crate::provision::{Homeserver, Provisioner, ServerRequest};
+use crate::requirement::{ClientRequirement, Registration};
+use crate::snapshot::{CaseSnapshot, CaseState, SlotSnapshot};
+use crate::unix_millis;
+use actix::prelude::*;
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// How long destroying a case's homeservers may take before the case gives up on it.
+pub const DESTROY_TIMEOUT: Duration = Duration::from_secs(60);
+/// Log lines kept per case; a script that logs in a loop must not eat the memory.
+pub const MAX_LOG_LINES: usize = 10_000;
+
+/// The allocator has found adapters for every slot: prepare and run.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Start {
+    pub clients: Vec<AssignedClient>,
+}
+
+/// One of the case's adapters failed (error report or timeout): the case ends at once.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AdapterFailed {
+    pub client: String,
+    pub error: ActionError,
+}
+
+/// A line for the case's log.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Log(pub String);
+
+/// Files an adapter of the case uploaded (names as stored).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AddFiles(pub Vec<String>);
+
+/// The case waited too long for adapters: it ends as skipped.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Skip {
+    pub reason: String,
+}
+
+/// The run is being stopped: the case ends now.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Shutdown;
+
+/// A view of the case for the dashboard.
+#[derive(Message)]
+#[rtype(result = "CaseSnapshot")]
+pub struct Snapshot;
+
+/// What a case is: its id, its test, its slots, its servers and its body.
+#[derive(Clone)]
+pub struct CaseSpec {
+    /// Stable id (the same test and matrix point give the same id across restarts).
+    pub id: String,
+    /// The test's name.
+    pub test: String,
+    /// The client slots, each with the one requirement this matrix point gives it.
+    pub slots: Vec<Slot>,
+    /// The homeservers the case needs, if any.
+    pub servers: Option<ServerRequest>,
+    /// How long the case may take; `None` uses the configured default.
+    pub timeout: Option<Duration>,
+    /// What the case runs.
+    pub body: Arc<dyn TestBody>,
+}
+
+/// A named client slot.
+#[derive(Clone, Debug)]
+pub struct Slot {
+    pub name: String,
+    pub requirement: ClientRequirement,
+}
+
+/// An adapter given to a slot.
+#[derive(Clone)]
+pub struct AssignedClient {
+    pub name: String,
+    pub uuid: String,
+    pub registration: Arc<Registration>,
+    pub adapter: Addr<AdapterActor>,
+}
+
+/// One test case.
+pub struct CaseActor {
+    spec: CaseSpec,
+    state: CaseState,
+    allocator: Addr<Allocator>,
+    provisioner: Arc<dyn Provisioner>,
+    timeouts: Timeouts,
+    files_dir: PathBuf,
+    clients: Vec<AssignedClient>,
+    servers: Vec<Homeserver>,
+    errors: Vec<String>,
+    log: Vec<String>,
+    files: BTreeSet<String>,
+    created_at: SystemTime,
+    started_at: Option<SystemTime>,
+    ended_at: Option<SystemTime>,
+    cancel: CancelToken,
+}
+
+impl CaseActor {
+    /// A waiting case.
+    pub fn new(
+        spec: CaseSpec,
+        allocator: Addr<Allocator>,
+        provisioner: Arc<dyn Provisioner>,
+        timeouts: Timeouts,
+        files_dir: PathBuf,
+    ) -> Self {
+        CaseActor {
+            spec,
+            state: CaseState::Waiting,
+            allocator,
+            provisioner,
+            timeouts,
+            files_dir,
+            clients: Vec::new(),
+            servers: Vec::new(),
+            errors: Vec::new(),
+            log: Vec::new(),
+            files: BTreeSet::new(),
+            created_at: SystemTime::now(),
+            started_at: None,
+            ended_at: None,
+            cancel: CancelToken::default(),
+        }
+    }
+
+    fn set_state(&mut self, state: CaseState) {
+        self.state = state;
+        self.allocator.do_send(allocator::CaseChanged { id: self.spec.id.clone(), state });
+    }
+
+    fn provisioned(&mut self, result: Result<Vec<Homeserver>, String>, ctx: &mut Context<Self>) {
+        match result {
+            Err(e) => self.end(Outcome::Error(format!("provisioning homeservers failed: {e}")), ctx),
+            Ok(servers) if self.state.is_final() => {
+                // The case ended while its servers were being made: release them at once.
+                ctx.spawn(self.provisioner.destroy(&self.spec.id, &servers).into_actor(self));
+            }
+            Ok(servers) => {
+                self.servers = servers;
+                self.run_body(ctx);
+            }
+        }
+    }
+
+    fn run_body(&mut self, ctx: &mut Context<Self>) {
+        self.set_state(CaseState::Running);
+        let context = CaseContext {
+            case_id: self.spec.id.clone(),
+            test: self.spec.test.clone(),
+            clients: self
+                .clients
+                .iter()
+                .map(|c| ClientHandle {
+                    name: c.name.clone(),
+                    uuid: c.uuid.clone(),
+                    registration: c.registration.clone(),
+                    adapter: c.adapter.clone(),
+                })
+                .collect(),
+            servers: self.servers.clone(),
+            files_dir: self.files_dir.clone(),
+            cancel: self.cancel.clone(),
+            case: ctx.address(),
+        };
+        let body = self.spec.body.run(context);
+        ctx.spawn(body.into_actor(self).map(|outcome, act, ctx| act.end(outcome, ctx)));
+    }
+
+    /// Ends the case with `outcome` (the first ending wins), releases adapters and servers,
+    /// and tells the allocator once the servers are gone.
+    fn end(&mut self, outcome: Outcome, ctx: &mut Context<Self>) {
+        if self.state.is_final() {
+            return;
+        }
+        let (state, message) = match outcome {
+            Outcome::Success => (CaseState::Success, None),
+            Outcome::Failed(m) => (CaseState::Failed, Some(m)),
+            Outcome::Error(m) => (CaseState::Error, Some(m)),
+            Outcome::Skipped(m) => (CaseState::Skipped, Some(m)),
+        };
+        self.errors.extend(message);
+        self.ended_at = Some(SystemTime::now());
+        self.cancel.cancel();
+        self.state = state;
+        let reason = format!("test case {} has ended ({state})", self.spec.id);
+        for client in &self.clients {
+            client.adapter.do_send(adapter::Finish { reason: reason.clone() });
+        }
+        let destroy = (!self.servers.is_empty()).then(|| self.provisioner.destroy(&self.spec.id, &self.servers));
+        let case_id = self.spec.id.clone();
+        let released = async move {
+            if let Some(destroy) = destroy {
+                if tokio::time::timeout(DESTROY_TIMEOUT, destroy).await.is_err() {
+                    log::error!("destroying the homeservers of case {case_id} took over {DESTROY_TIMEOUT:?}");
+                }
+            }
+        };
+        ctx.spawn(released.into_actor(self).map(|_, act, _| {
+            act.allocator.do_send(allocator::CaseEnded { report: act.snapshot() });
+        }));
+    }
+
+    fn snapshot(&self) -> CaseSnapshot {
+        CaseSnapshot {
+            id: self.spec.id.clone(),
+            test: self.spec.test.clone(),
+            state: self.state,
+            slots: self
+                .spec
+                .slots
+                .iter()
+                .map(|s| SlotSnapshot {
+                    name: s.name.clone(),
+                    requirement: s.requirement.to_string(),
+                    uuid: self.clients.iter().find(|c| c.name == s.name).map(|c| c.uuid.clone()),
+                })
+                .collect(),
+            servers: self.servers.clone(),
+            errors: self.errors.clone(),
+            log: self.log.clone(),
+            files: self.files.iter().cloned().collect(),
+            created_at: unix_millis(self.created_at),
+            started_at: self.started_at.map(unix_millis),
+            ended_at: self.ended_at.map(unix_millis),
+        }
+    }
+}
+
+impl Actor for CaseActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(usize::MAX);
+    }
+}
+
+impl Handler<Start> for CaseActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Start, ctx: &mut Context<Self>) {
+        if self.state != CaseState::Waiting {
+            return;
+        }
+        self.clients = msg.clients;
+        self.started_at = Some(SystemTime::now());
+        self.set_state(CaseState::Preparing);
+        let timeout = self.spec.timeout.unwrap_or(self.timeouts.case);
+        ctx.run_later(timeout, move |act, ctx| {
+            act.end(Outcome::Error(format!("timed out: the case took longer than {} s", timeout.as_secs_f64())), ctx);
+        });
+        let provision = match &self.spec.servers {
+            Some(request) if !request.names.is_empty() => self.provisioner.provision(&self.spec.id, request),
+            _ => Box::pin(futures::future::ready(Ok(Vec::new()))),
+        };
+        ctx.spawn(provision.into_actor(self).map(|result, act, ctx| act.provisioned(result, ctx)));
+    }
+}
+
+impl Handler<AdapterFailed> for CaseActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: AdapterFailed, ctx: &mut Context<Self>) {
+        log::info!("case {}: client {} failed: {}", self.spec.id, msg.client, msg.error);
+        self.end(msg.error.outcome(), ctx);
+    }
+}
+
+impl Handler<Log> for CaseActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Log, _ctx: &mut Context<Self>) {
+        if self.log.len() < MAX_LOG_LINES {
+            self.log.push(msg.0);
+        }
+    }
+}
+
+impl Handler<AddFiles> for CaseActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: AddFiles, _ctx: &mut Context<Self>) {
+        self.files.extend(msg.0);
+    }
+}
+
+impl Handler<Skip> for CaseActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Skip, ctx: &mut Context<Self>) {
+        if self.state == CaseState::Waiting {
+            self.end(Outcome::Skipped(msg.reason), ctx);
+        }
+    }
+}
+
+impl Handler<Shutdown> for CaseActor {
+    type Result = ();
+
+    fn handle(&mut self, _msg: Shutdown, ctx: &mut Context<Self>) {
+        let outcome = if self.state == CaseState::Waiting {
+            Outcome::Skipped("shutdown before adapters were found".into())
+        } else {
+            Outcome::Error("shutdown".into())
+        };
+        self.end(outcome, ctx);
+    }
+}
+
+impl Handler<Snapshot> for CaseActor {
+    type Result = MessageResult<Snapshot>;
+
+    fn handle(&mut self, _msg: Snapshot, _ctx: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.snapshot())
+    }
+}

@@ -1,0 +1,26 @@
+//! The coordination core of trafficlight: one actor per adapter, one per test case, and
+//! the allocator that supervises them. Nothing here knows HTTP, templates or scripts.
+
+pub mod adapter;
+pub mod allocator;
+pub mod body;
+pub mod case;
+pub mod config;
+pub mod matching;
+pub mod provision;
+pub mod report;
+pub mod requirement;
+pub mod snapshot;
+
+pub use body::{ActionError, CancelToken, CaseContext, ClientHandle, Outcome, TestBody};
+pub use config::Timeouts;
+pub use provision::{Homeserver, Provisioner, ServerRequest, StaticServers};
+pub use report::{CaseReport, RunReport};
+pub use requirement::{ClientRequirement, Registration};
+
+/// Milliseconds since the Unix epoch, the time format of snapshots and reports.
+pub fn unix_millis(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,55 @@
+//! The result of a run: every case's final snapshot, and the summary printed at the end.
+
+use crate::snapshot::{CaseSnapshot, CaseState};
+use std::fmt::Write;
+
+/// A case as reports see it: its final snapshot.
+pub type CaseReport = CaseSnapshot;
+
+/// Every case of a run, in the order the run listed them.
+#[derive(Clone, Debug, Default)]
+pub struct RunReport {
+    pub id: String,
+    pub cases: Vec<CaseReport>,
+}
+
+impl RunReport {
+    /// Whether every case succeeded (the process exits 0 only then).
+    pub fn succeeded(&self) -> bool {
+        self.cases.iter().all(|c| c.state == CaseState::Success)
+    }
+
+    /// The cases grouped per test, tests in order of first appearance.
+    pub fn by_test(&self) -> Vec<(&str, Vec<&CaseReport>)> {
+        let mut groups: Vec<(&str, Vec<&CaseReport>)> = Vec::new();
+        for case in &self.cases {
+            match groups.iter_mut().find(|(t, _)| *t == case.test) {
+                Some((_, cases)) => cases.push(case),
+                None => groups.push((&case.test, vec![case])),
+            }
+        }
+        groups
+    }
+
+    /// The end-of-run summary: per test its successes, then each case that did not
+    /// succeed with its errors, then `Overall: N/M succeeded`.
+    pub fn summary(&self) -> String {
+        let mut out = String::new();
+        let mut passed = 0;
+        for (test, cases) in self.by_test() {
+            let ok = cases.iter().filter(|c| c.state == CaseState::Success).count();
+            passed += ok;
+            let _ = writeln!(out, "{test}: {ok}/{} succeeded", cases.len());
+            for case in cases.iter().filter(|c| c.state != CaseState::Success) {
+                let _ = writeln!(out, "  {} [{}] {}", case.id, case.label(), case.state);
+                for error in &case.errors {
+                    for line in error.lines() {
+                        let _ = writeln!(out, "    {line}");
+                    }
+                }
+            }
+        }
+        let _ = writeln!(out, "Overall: {passed}/{} succeeded", self.cases.len());
+        out
+    }
+}

@@ -1,0 +1,118 @@
+//! The command line: `trafficlight serve` and `trafficlight list`.
+
+use crate::config::{optional_seconds, seconds, Config, FileConfig};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Coordinates tests in which several real clients act together.
+#[derive(Debug, Parser)]
+#[command(name = "trafficlight", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve adapters, run every test case once, report, exit 0 if all succeeded.
+    Serve(ServeArgs),
+    /// Print every test and its cases without serving; exit 2 on a broken script.
+    List(ListArgs),
+}
+
+/// Flags of `serve`; each also from the environment variable named beside it.
+#[derive(Debug, Args, Default)]
+pub struct ServeArgs {
+    /// Address to listen on (adapters expect 127.0.0.1:5000).
+    #[arg(long, env = "TRAFFICLIGHT_BIND")]
+    pub bind: Option<String>,
+    /// Directory of test scripts (*.rhai, searched recursively).
+    #[arg(long, env = "TRAFFICLIGHT_SCENARIOS")]
+    pub scenarios: Option<PathBuf>,
+    /// Only scripts whose path below --scenarios matches this glob.
+    #[arg(long, env = "TRAFFICLIGHT_PATTERN")]
+    pub pattern: Option<String>,
+    /// Directory for uploads and reports.
+    #[arg(long, env = "TRAFFICLIGHT_OUTPUT")]
+    pub output: Option<PathBuf>,
+    /// TOML config file; flags and environment override it.
+    #[arg(long, env = "TRAFFICLIGHT_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Seconds an unallocated adapter may go without polling before it is dropped.
+    #[arg(long, env = "TRAFFICLIGHT_IDLE_TIMEOUT")]
+    pub idle_timeout: Option<f64>,
+    /// Seconds an allocated adapter may go without polling or responding before its case errors.
+    #[arg(long, env = "TRAFFICLIGHT_ACTIVE_TIMEOUT")]
+    pub active_timeout: Option<f64>,
+    /// Seconds one action may stay pending (0: no limit).
+    #[arg(long, env = "TRAFFICLIGHT_ACTION_TIMEOUT")]
+    pub action_timeout: Option<f64>,
+    /// Default seconds one case may take once it has adapters.
+    #[arg(long, env = "TRAFFICLIGHT_CASE_TIMEOUT")]
+    pub case_timeout: Option<f64>,
+    /// Seconds a case may wait for adapters before it is skipped (0: forever).
+    #[arg(long, env = "TRAFFICLIGHT_QUEUE_TIMEOUT")]
+    pub queue_timeout: Option<f64>,
+    /// Seconds to keep answering `exit` to adapters after the run has ended.
+    #[arg(long, env = "TRAFFICLIGHT_EXIT_GRACE")]
+    pub exit_grace: Option<f64>,
+    /// Largest upload request in bytes.
+    #[arg(long, env = "TRAFFICLIGHT_UPLOAD_LIMIT")]
+    pub upload_limit: Option<u64>,
+}
+
+/// Flags of `list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Directory of test scripts.
+    #[arg(long, env = "TRAFFICLIGHT_SCENARIOS", default_value = "scenarios")]
+    pub scenarios: PathBuf,
+    /// Only scripts whose path below --scenarios matches this glob.
+    #[arg(long, env = "TRAFFICLIGHT_PATTERN")]
+    pub pattern: Option<String>,
+}
+
+impl ServeArgs {
+    /// The configuration: defaults, then the config file, then these flags.
+    pub fn resolve(&self) -> Result<Config, String> {
+        let file = match &self.config {
+            Some(path) => FileConfig::load(path)?,
+            None => FileConfig::default(),
+        };
+        let mut config = Config::default();
+        let pick_f = |flag: Option<f64>, file: Option<f64>| flag.or(file);
+        if let Some(bind) = self.bind.clone().or(file.bind) {
+            config.bind = bind;
+        }
+        config.scenarios = self.scenarios.clone().or(file.scenarios);
+        config.pattern = self.pattern.clone().or(file.pattern);
+        if let Some(output) = self.output.clone().or(file.output) {
+            config.output = output;
+        }
+        let t = &mut config.timeouts;
+        if let Some(v) = pick_f(self.idle_timeout, file.idle_timeout) {
+            t.idle = seconds("idle timeout", v)?;
+        }
+        if let Some(v) = pick_f(self.active_timeout, file.active_timeout) {
+            t.active = seconds("active timeout", v)?;
+        }
+        if let Some(v) = pick_f(self.action_timeout, file.action_timeout) {
+            t.action = optional_seconds("action timeout", v)?;
+        }
+        if let Some(v) = pick_f(self.case_timeout, file.case_timeout) {
+            t.case = seconds("case timeout", v)?;
+        }
+        if let Some(v) = pick_f(self.queue_timeout, file.queue_timeout) {
+            t.queue = optional_seconds("queue timeout", v)?;
+        }
+        if let Some(v) = pick_f(self.exit_grace, file.exit_grace) {
+            t.exit_grace = if v == 0.0 { Default::default() } else { seconds("exit grace", v)? };
+        }
+        if let Some(limit) = self.upload_limit.or(file.upload_limit) {
+            config.upload_limit = limit;
+        }
+        config.servers = file.servers;
+        Ok(config)
+    }
+}

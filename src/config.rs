@@ -1,0 +1,86 @@
+//! The server's configuration: defaults, overridden by a TOML file, overridden by flags
+//! and `TRAFFICLIGHT_*` environment variables.
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use trafficlight_actors::{Homeserver, Timeouts};
+
+/// Where adapters expect the server by default.
+pub const DEFAULT_BIND: &str = "127.0.0.1:5000";
+/// Largest upload request accepted, by default.
+pub const DEFAULT_UPLOAD_LIMIT: u64 = 512 * 1024 * 1024;
+/// Largest JSON body (register, respond, error) accepted.
+pub const JSON_BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+/// Everything the server needs to run.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub bind: String,
+    pub scenarios: Option<PathBuf>,
+    pub pattern: Option<String>,
+    pub output: PathBuf,
+    pub timeouts: Timeouts,
+    pub upload_limit: u64,
+    /// Homeservers that already run, handed to every case that needs servers.
+    pub servers: Vec<Homeserver>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: DEFAULT_BIND.into(),
+            scenarios: None,
+            pattern: None,
+            output: PathBuf::from("output"),
+            timeouts: Timeouts::default(),
+            upload_limit: DEFAULT_UPLOAD_LIMIT,
+            servers: Vec::new(),
+        }
+    }
+}
+
+/// The TOML file's shape: every field optional; durations in seconds.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub bind: Option<String>,
+    pub scenarios: Option<PathBuf>,
+    pub pattern: Option<String>,
+    pub output: Option<PathBuf>,
+    pub idle_timeout: Option<f64>,
+    pub active_timeout: Option<f64>,
+    pub action_timeout: Option<f64>,
+    pub case_timeout: Option<f64>,
+    pub queue_timeout: Option<f64>,
+    pub exit_grace: Option<f64>,
+    pub upload_limit: Option<u64>,
+    #[serde(default)]
+    pub servers: Vec<Homeserver>,
+}
+
+impl FileConfig {
+    /// Reads and parses a TOML config file; the error names the file and the problem.
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| format!("config file {}: {e}", path.display()))
+    }
+}
+
+/// Seconds as given by a person (flag, env, file) into a duration; must be positive and finite.
+pub fn seconds(name: &str, value: f64) -> Result<Duration, String> {
+    if value.is_finite() && value > 0.0 {
+        Ok(Duration::from_secs_f64(value))
+    } else {
+        Err(format!("{name} must be a positive number of seconds, not {value}"))
+    }
+}
+
+/// Like [`seconds`], where 0 means "no limit".
+pub fn optional_seconds(name: &str, value: f64) -> Result<Option<Duration>, String> {
+    if value == 0.0 {
+        Ok(None)
+    } else {
+        seconds(name, value).map(Some)
+    }
+}

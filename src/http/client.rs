@@ -1,0 +1,109 @@
+//! `/client/{uuid}/register|poll|respond|error`: the adapter protocol (PROTOCOL.md).
+
+use super::body::{check_uuid, read_body, require_json_object, respond_object, PollQuery};
+use super::{ApiError, AppState};
+use crate::config::JSON_BODY_LIMIT;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Value};
+use trafficlight_actors::adapter::{self, PollAnswer, RespondError};
+use trafficlight_actors::allocator::{Forward, Register, RegisterError, UnknownAdapter};
+
+/// Registers the adapter routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/client/{uuid}")
+            .route("/register", web::post().to(register))
+            .route("/poll", web::get().to(poll))
+            .route("/respond", web::post().to(respond))
+            .route("/error", web::post().to(report_error)),
+    );
+}
+
+fn unknown(uuid: &str) -> ApiError {
+    ApiError::NotFound(format!("no record of adapter {uuid}: register it first"))
+}
+
+async fn register(
+    state: web::Data<AppState>,
+    uuid: web::Path<String>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    check_uuid(&uuid)?;
+    let registration = require_json_object(&req, &read_body(payload, JSON_BODY_LIMIT).await?)?;
+    if !registration.get("type").is_some_and(Value::is_string) {
+        return Err(ApiError::BadRequest("the registration needs a string field 'type' (e.g. \"element-web\")".into()));
+    }
+    let reply = state.allocator.send(Register { uuid: uuid.into_inner(), registration }).await?;
+    match reply {
+        Ok(()) => Ok(HttpResponse::Ok().json(json!({}))),
+        Err(RegisterError::MissingType) => Err(ApiError::BadRequest(RegisterError::MissingType.to_string())),
+        Err(e) => Err(ApiError::Conflict(e.to_string())),
+    }
+}
+
+async fn poll(state: web::Data<AppState>, uuid: web::Path<String>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    check_uuid(&uuid)?;
+    let wait = PollQuery::parse(&req)?.wait()?;
+    let answer = match state.allocator.send(Forward(uuid.into_inner(), adapter::Poll { wait })).await? {
+        Ok(answer) => answer,
+        Err(UnknownAdapter) => PollAnswer::exit(&UnknownAdapter.to_string()),
+    };
+    Ok(HttpResponse::Ok().json(answer))
+}
+
+async fn respond(
+    state: web::Data<AppState>,
+    uuid: web::Path<String>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    check_uuid(&uuid)?;
+    let query = PollQuery::parse(&req)?;
+    let wait = query.wait()?;
+    let body = respond_object(&req, &read_body(payload, JSON_BODY_LIMIT).await?)?;
+    // The action id may come in the query or as a string field of the body; the body's is
+    // removed, so the test sees only what the adapter answered.
+    let mut body = body;
+    let id = match query.id {
+        Some(id) => Some(id),
+        None => match body.get("id") {
+            Some(Value::String(_)) => body.remove("id").and_then(|v| v.as_str().map(str::to_owned)),
+            _ => None,
+        },
+    };
+    let uuid = uuid.into_inner();
+    let message = adapter::Respond { id, body: Value::Object(body), wait };
+    match state.allocator.send(Forward(uuid.clone(), message)).await? {
+        Err(UnknownAdapter) => Err(unknown(&uuid)),
+        Ok(Err(e @ (RespondError::NotAllocated(_) | RespondError::NothingPending(_)))) => Err(ApiError::Conflict(e.to_string())),
+        Ok(Err(e)) => Err(ApiError::Conflict(e.to_string())),
+        Ok(Ok(None)) => Ok(HttpResponse::Ok().json(json!({}))),
+        Ok(Ok(Some(next))) => Ok(HttpResponse::Ok().json(next)),
+    }
+}
+
+async fn report_error(
+    state: web::Data<AppState>,
+    uuid: web::Path<String>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    check_uuid(&uuid)?;
+    let body = require_json_object(&req, &read_body(payload, JSON_BODY_LIMIT).await?)?;
+    let Some(Value::Object(error)) = body.get("error") else {
+        return Err(ApiError::BadRequest("the body needs an object field 'error' with 'type', 'details' and 'path'".into()));
+    };
+    let text = |key: &str| match error.get(key) {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    };
+    let kind = Some(text("type")).filter(|t| !t.is_empty()).unwrap_or_else(|| "unknown".into());
+    let message = adapter::ReportError { kind, details: text("details"), path: text("path") };
+    let uuid = uuid.into_inner();
+    match state.allocator.send(Forward(uuid.clone(), message)).await? {
+        Ok(()) => Ok(HttpResponse::Ok().json(json!({}))),
+        Err(UnknownAdapter) => Err(unknown(&uuid)),
+    }
+}

@@ -1,0 +1,93 @@
+//! Startup, shared by `main` and the tests: bind, start the actors and the HTTP server,
+//! and, for a whole run, wait for its end, report, and give the exit status.
+
+use crate::config::Config;
+use crate::http::{self, AppState};
+use actix::{Actor, Addr};
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{web, App, HttpServer};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use trafficlight_actors::allocator::{self, Allocator};
+use trafficlight_actors::case::CaseSpec;
+use trafficlight_actors::{Provisioner, RunReport, StaticServers};
+
+/// A started server: its address, its allocator and a handle to stop it.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub allocator: Addr<Allocator>,
+    pub handle: ServerHandle,
+}
+
+/// Binds `config.bind`, or uses `listener` when given (tests pass one on port 0).
+pub fn bind(config: &Config) -> std::io::Result<TcpListener> {
+    TcpListener::bind(&config.bind)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", config.bind)))
+}
+
+/// Starts the actors and the HTTP server on `listener`, and starts a run of `cases`.
+pub async fn start(listener: TcpListener, config: Config, cases: Vec<CaseSpec>) -> std::io::Result<Running> {
+    let provisioner: Arc<dyn Provisioner> = Arc::new(StaticServers::new(config.servers.clone()));
+    let allocator = Allocator::new(config.timeouts.clone(), provisioner, config.output.clone()).start();
+    let addr = listener.local_addr()?;
+    let state = AppState { allocator: allocator.clone(), config };
+    let server: Server = HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::new(state.clone()))
+            .configure(http::configure)
+            .default_service(web::to(http::not_found))
+    })
+    .disable_signals()
+    .listen(listener)?
+    .run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    let run_id = format!("run-{}", trafficlight_actors::unix_millis(std::time::SystemTime::now()));
+    allocator
+        .send(allocator::StartRun { id: run_id, cases })
+        .await
+        .map_err(std::io::Error::other)?
+        .map_err(std::io::Error::other)?;
+    Ok(Running { addr, allocator, handle })
+}
+
+/// Waits until every case has ended (or SIGINT/SIGTERM ends the run), prints the summary,
+/// stops the server and returns the process's exit status: 0 if every case succeeded.
+pub async fn run_to_end(running: Running) -> i32 {
+    let ended = running.allocator.send(allocator::RunEnded);
+    tokio::pin!(ended);
+    let report = tokio::select! {
+        report = &mut ended => report,
+        signal = shutdown_signal() => {
+            log::warn!("{signal}: stopping the run");
+            running.allocator.do_send(allocator::Shutdown);
+            ended.await
+        }
+    };
+    let report: RunReport = report.unwrap_or_default();
+    print!("{}", report.summary());
+    running.handle.stop(true).await;
+    if report.succeeded() { 0 } else { 1 }
+}
+
+async fn shutdown_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            },
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "SIGINT"
+    }
+}
