@@ -321,7 +321,7 @@ impl Actor for AdapterActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.set_mailbox_capacity(usize::MAX);
+        ctx.set_mailbox_capacity(crate::MAILBOX_CAPACITY);
         ctx.run_interval(self.timeouts.liveness_check_period(), Self::check_liveness);
     }
 }

@@ -250,7 +250,7 @@ impl Actor for CaseActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.set_mailbox_capacity(usize::MAX);
+        ctx.set_mailbox_capacity(crate::MAILBOX_CAPACITY);
     }
 }
 

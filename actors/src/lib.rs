@@ -24,3 +24,7 @@ pub fn unix_millis(t: std::time::SystemTime) -> u64 {
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
 }
+
+/// Messages an actor queues before `send` makes its callers wait: large, because a burst
+/// of thousands of adapters polling at once is normal, not overload.
+pub const MAILBOX_CAPACITY: usize = 1 << 20;

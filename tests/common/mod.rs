@@ -1,0 +1,209 @@
+//! A real server on port 0 and methods that speak to it over HTTP as adapters do.
+#![allow(dead_code)]
+
+use actix::Addr;
+use awc::http::StatusCode;
+use serde_json::{json, Value};
+use std::future::Future;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+use trafficlight::config::Config;
+use trafficlight::startup::{self, Running};
+use trafficlight_actors::allocator::{self, Allocator, StatusSnapshot};
+use trafficlight_actors::body::{async_body, CaseContext};
+use trafficlight_actors::case::{CaseSpec, Slot};
+use trafficlight_actors::{ClientRequirement, Outcome, RunReport, TestBody};
+
+/// A server under test and an HTTP client to talk to it.
+pub struct TestApp {
+    pub base: String,
+    pub http: awc::Client,
+    pub allocator: Addr<Allocator>,
+    pub output: tempfile::TempDir,
+    pub running: Option<Running>,
+}
+
+/// A configuration for tests: short grace, files in a temporary directory.
+pub fn test_config(output: &std::path::Path) -> Config {
+    let mut config = Config { bind: "127.0.0.1:0".into(), output: output.to_path_buf(), ..Config::default() };
+    config.timeouts.exit_grace = Duration::ZERO;
+    config
+}
+
+impl TestApp {
+    /// Starts a server with the test configuration and a run of `cases`.
+    pub async fn spawn(cases: Vec<CaseSpec>) -> Self {
+        Self::spawn_with(|_| {}, cases).await
+    }
+
+    /// Like [`spawn`](Self::spawn), after `tune` has changed the configuration.
+    pub async fn spawn_with(tune: impl FnOnce(&mut Config), cases: Vec<CaseSpec>) -> Self {
+        let output = tempfile::tempdir().unwrap();
+        let mut config = test_config(output.path());
+        tune(&mut config);
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let running = startup::start(listener, config, cases).await.expect("server starts");
+        let http = awc::Client::builder().timeout(Duration::from_secs(90)).finish();
+        TestApp {
+            base: format!("http://{}", running.addr),
+            http,
+            allocator: running.allocator.clone(),
+            output,
+            running: Some(running),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// POST with a raw body and an optional content type.
+    pub async fn post_raw(&self, path: &str, content_type: Option<&str>, body: Vec<u8>) -> (StatusCode, Value) {
+        let mut req = self.http.post(self.url(path));
+        if let Some(ct) = content_type {
+            req = req.insert_header(("Content-Type", ct));
+        }
+        let mut resp = req.send_body(body).await.expect("request sent");
+        let status = resp.status();
+        let bytes = resp.body().limit(64 * 1024 * 1024).await.expect("body read");
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    pub async fn post_json(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.post_raw(path, Some("application/json"), body.to_string().into_bytes()).await
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let mut resp = self.http.get(self.url(path)).send().await.expect("request sent");
+        let status = resp.status();
+        let bytes = resp.body().limit(64 * 1024 * 1024).await.expect("body read");
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    pub async fn register(&self, uuid: &str, registration: Value) -> (StatusCode, Value) {
+        self.post_json(&format!("/client/{uuid}/register"), registration).await
+    }
+
+    /// Registers an adapter of `client_type` and asserts it was accepted.
+    pub async fn register_type(&self, uuid: &str, client_type: &str) {
+        let (status, body) = self.register(uuid, json!({ "type": client_type })).await;
+        assert_eq!(status, StatusCode::OK, "register {uuid}: {body}");
+    }
+
+    /// A plain poll; asserts 200, as every poll must be.
+    pub async fn poll(&self, uuid: &str) -> Value {
+        let (status, body) = self.get(&format!("/client/{uuid}/poll")).await;
+        assert_eq!(status, StatusCode::OK, "poll {uuid}: {body}");
+        body
+    }
+
+    /// A long poll of up to `secs` seconds.
+    pub async fn poll_wait(&self, uuid: &str, secs: f64) -> Value {
+        let (status, body) = self.get(&format!("/client/{uuid}/poll?wait={secs}")).await;
+        assert_eq!(status, StatusCode::OK, "poll {uuid}: {body}");
+        body
+    }
+
+    /// Long-polls until the answer is not `idle` (at most 20 s).
+    pub async fn next_action(&self, uuid: &str) -> Value {
+        for _ in 0..20 {
+            let answer = self.poll_wait(uuid, 1.0).await;
+            if answer["action"] != "idle" {
+                return answer;
+            }
+        }
+        panic!("adapter {uuid} was given no action within 20 s");
+    }
+
+    pub async fn respond(&self, uuid: &str, body: Value) -> (StatusCode, Value) {
+        self.post_json(&format!("/client/{uuid}/respond"), body).await
+    }
+
+    pub async fn report_error(&self, uuid: &str, kind: &str, details: &str) -> (StatusCode, Value) {
+        let body = json!({ "error": { "type": kind, "details": details, "path": "adapter.js#12" } });
+        self.post_json(&format!("/client/{uuid}/error"), body).await
+    }
+
+    /// Uploads files as multipart/form-data.
+    pub async fn upload(&self, uuid: &str, files: &[(&str, &[u8])]) -> (StatusCode, Value) {
+        let boundary = "trafficlight-test-boundary";
+        let mut body = Vec::new();
+        for (name, content) in files {
+            body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes());
+            body.extend_from_slice(content);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        let ct = format!("multipart/form-data; boundary={boundary}");
+        self.post_raw(&format!("/client/{uuid}/upload"), Some(&ct), body).await
+    }
+
+    pub async fn status(&self) -> StatusSnapshot {
+        self.allocator.send(allocator::Status).await.unwrap()
+    }
+
+    /// The state of case `id` (`waiting`, `running`, ...).
+    pub async fn case_state(&self, id: &str) -> String {
+        let snapshot = self.allocator.send(allocator::CaseStatus(id.into())).await.unwrap().expect("case exists");
+        snapshot.state.to_string()
+    }
+
+    /// Waits (at most 20 s) until case `id` is in `state`.
+    pub async fn wait_for_case(&self, id: &str, state: &str) {
+        for _ in 0..400 {
+            if self.case_state(id).await == state {
+                return;
+            }
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("case {id} did not reach {state}; it is {}", self.case_state(id).await);
+    }
+
+    /// Waits for the end of the run and its report.
+    pub async fn run_ended(&self) -> RunReport {
+        let ended = self.allocator.send(allocator::RunEnded);
+        actix_web::rt::time::timeout(Duration::from_secs(30), ended).await.expect("run ends within 30 s").unwrap()
+    }
+}
+
+/// A case `id` of test `test` with `slots` (name, requirement) running `body`.
+pub fn case(id: &str, slots: &[(&str, Value)], body: Arc<dyn TestBody>) -> CaseSpec {
+    CaseSpec {
+        id: id.into(),
+        test: id.split('.').next().unwrap_or(id).into(),
+        slots: slots
+            .iter()
+            .map(|(name, req)| Slot { name: name.to_string(), requirement: serde_json::from_value::<ClientRequirement>(req.clone()).unwrap() })
+            .collect(),
+        servers: None,
+        timeout: None,
+        body,
+    }
+}
+
+/// A body that performs `steps` (client, action, data) one after another and succeeds.
+pub fn steps(steps: Vec<(&'static str, &'static str, Value)>) -> Arc<dyn TestBody> {
+    let steps = Arc::new(steps);
+    async_body(move |ctx: CaseContext| {
+        let steps = steps.clone();
+        async move {
+            for (client, action, data) in steps.iter() {
+                let handle = ctx.client(client).expect("slot exists").clone();
+                if let Err(e) = handle.perform(action, data.clone()).await {
+                    return e.outcome();
+                }
+            }
+            Outcome::Success
+        }
+    })
+}
+
+/// A body defined by an async closure over the context.
+pub fn body<F, Fut>(f: F) -> Arc<dyn TestBody>
+where
+    F: Fn(CaseContext) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Outcome> + Send + 'static,
+{
+    async_body(f)
+}
