@@ -7,6 +7,8 @@
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod list;
+pub mod scenario;
 pub mod startup;
 
 pub use trafficlight_actors as actors;

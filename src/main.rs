@@ -1,8 +1,13 @@
 //! `trafficlight`: serve adapters and run tests, or list the tests.
 
 use clap::Parser;
+use std::path::PathBuf;
 use trafficlight::cli::{Cli, Command};
-use trafficlight::startup;
+use trafficlight::config::Config;
+use trafficlight::{list, scenario, startup};
+
+/// Exit status for a start that could not happen (bad flags, broken scripts).
+const EXIT_BAD_START: i32 = 2;
 
 fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
@@ -12,34 +17,54 @@ fn main() {
             Ok(config) => serve(config),
             Err(e) => {
                 eprintln!("error: {e}");
-                2
+                EXIT_BAD_START
             }
         },
-        Command::List(_args) => {
-            eprintln!("error: no scenario engine yet");
-            2
-        }
+        Command::List(args) => match list::listing(&args.scenarios, args.pattern.as_deref()) {
+            Ok(text) => {
+                print!("{text}");
+                0
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                EXIT_BAD_START
+            }
+        },
     };
     std::process::exit(status);
 }
 
-fn serve(config: trafficlight::config::Config) -> i32 {
+fn serve(config: Config) -> i32 {
+    let dir = config.scenarios.clone().unwrap_or_else(|| PathBuf::from("scenarios"));
+    let scenarios = match scenario::load_dir(&dir, config.pattern.as_deref()) {
+        Ok(s) if s.is_empty() => {
+            eprintln!("error: no test scripts (*.rhai) found in {}", dir.display());
+            return EXIT_BAD_START;
+        }
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_BAD_START;
+        }
+    };
+    let cases = scenario::expand(&scenarios);
+    log::info!("loaded {} test(s) from {}: {} case(s)", scenarios.len(), dir.display(), cases.len());
     actix_web::rt::System::new().block_on(async move {
         let listener = match startup::bind(&config) {
             Ok(l) => l,
             Err(e) => {
                 eprintln!("error: {e}");
-                return 2;
+                return EXIT_BAD_START;
             }
         };
-        match startup::start(listener, config, Vec::new()).await {
+        match startup::start(listener, config, cases).await {
             Ok(running) => {
                 log::info!("listening on http://{}", running.addr);
                 startup::run_to_end(running).await
             }
             Err(e) => {
                 eprintln!("error: {e}");
-                2
+                EXIT_BAD_START
             }
         }
     })

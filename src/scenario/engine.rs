@@ -1,0 +1,114 @@
+//! The Rhai engine: its limits and sandbox, compiling with positions, and the built-ins a
+//! case's script may call (bound to that case).
+
+use super::client::{colour_name, Client, ScriptFile};
+use super::{runner, Needs, ScenarioError};
+use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, NativeCallContext, Scope, AST};
+use std::time::Duration;
+use trafficlight_actors::{CaseContext, Outcome};
+
+/// Expression nesting allowed; debug builds hit Rhai's low defaults on ordinary scripts.
+const MAX_EXPR_DEPTH: usize = 256;
+/// Function call nesting allowed.
+const MAX_CALL_LEVELS: usize = 128;
+
+/// An engine with our limits and types, for compiling and for `needs()`.
+pub fn checking_engine() -> Engine {
+    let mut engine = Engine::new();
+    engine.set_max_expr_depths(MAX_EXPR_DEPTH, MAX_EXPR_DEPTH);
+    engine.set_max_call_levels(MAX_CALL_LEVELS);
+    engine.register_type_with_name::<Client>("Client");
+    engine.register_type_with_name::<ScriptFile>("File");
+    engine.register_type_with_name::<runner::Failure>("Failure");
+    engine
+}
+
+/// Compiles `source`, naming `file` in every position it reports.
+pub fn compile(engine: &Engine, file: &str, source: &str) -> Result<AST, ScenarioError> {
+    let mut ast = engine.compile(source).map_err(|e| ScenarioError::at(file, e.position(), e.err_type().to_string()))?;
+    ast.set_source(file);
+    Ok(ast)
+}
+
+/// Compiles again in strict-variables mode with the slots and servers declared, so a
+/// mistyped name (`alcie.register(server)`) fails the load with its line and column.
+pub fn check_variables(file: &str, source: &str, needs: &Needs) -> Result<(), ScenarioError> {
+    let mut engine = checking_engine();
+    engine.set_strict_variables(true);
+    let mut scope = Scope::new();
+    for (slot, _) in &needs.clients {
+        scope.push(slot.as_str(), ());
+    }
+    for name in needs.servers.iter().flat_map(|s| s.names.iter()) {
+        scope.push(name.as_str(), ());
+    }
+    engine
+        .compile_with_scope(&scope, source)
+        .map(|_| ())
+        .map_err(|e| ScenarioError::at(file, e.position(), e.err_type().to_string()))
+}
+
+/// An engine for one case: every built-in bound to the case, ended when the case ends.
+pub fn case_engine(ctx: &CaseContext) -> Engine {
+    let mut engine = checking_engine();
+    let cancel = ctx.cancel.clone();
+    engine.on_progress(move |_| cancel.is_cancelled().then(|| Dynamic::from("the test case has ended")));
+    let log_ctx = ctx.clone();
+    engine.on_print(move |text| log_ctx.log(text));
+    let debug_ctx = ctx.clone();
+    engine.on_debug(move |text, _, pos| debug_ctx.log(format!("{pos:?}: {text}")));
+    register_client(&mut engine, ctx);
+    register_file(&mut engine);
+    register_globals(&mut engine, ctx);
+    engine
+}
+
+fn register_client(engine: &mut Engine, ctx: &CaseContext) {
+    engine
+        .register_get("name", |c: &mut Client| c.handle.name.clone())
+        .register_get("uuid", |c: &mut Client| c.handle.uuid.clone())
+        .register_get("client_type", |c: &mut Client| c.handle.client_type().to_string())
+        .register_get("registration", |c: &mut Client| c.registration.clone())
+        .register_get_set("localpart", |c: &mut Client| c.localpart.clone(), |c: &mut Client, v: String| c.localpart = v)
+        .register_get_set("password", |c: &mut Client, | c.password.clone(), |c: &mut Client, v: String| c.password = v)
+        .register_fn("to_string", |c: &mut Client| format!("Client({})", c.handle.name))
+        .register_fn("to_debug", |c: &mut Client| format!("Client({}: {})", c.handle.name, c.handle.client_type()))
+        .register_fn("file", |c: &mut Client, name: &str| c.file(name).map_err(runner::script_error));
+    let act_ctx = ctx.clone();
+    engine.register_fn("act", move |c: &mut Client, action: &str, data: Map| runner::act(&act_ctx, c, action, data));
+    let act_ctx = ctx.clone();
+    engine.register_fn("act", move |c: &mut Client, action: &str| runner::act(&act_ctx, c, action, Map::new()));
+}
+
+fn register_file(engine: &mut Engine) {
+    engine
+        .register_get("name", |f: &mut ScriptFile| f.name.clone())
+        .register_get("size", |f: &mut ScriptFile| f.size)
+        .register_fn("to_string", |f: &mut ScriptFile| format!("File({})", f.name))
+        .register_fn("centre_pixel", |f: &mut ScriptFile| -> Result<Map, Box<EvalAltResult>> {
+            let (r, g, b) = f.centre_pixel().map_err(runner::script_error)?;
+            Ok(Map::from_iter([("r".into(), Dynamic::from_int(r.into())), ("g".into(), Dynamic::from_int(g.into())), ("b".into(), Dynamic::from_int(b.into()))]))
+        })
+        .register_fn("centre_colour", |f: &mut ScriptFile| -> Result<String, Box<EvalAltResult>> {
+            Ok(colour_name(f.centre_pixel().map_err(runner::script_error)?).to_string())
+        });
+}
+
+fn register_globals(engine: &mut Engine, ctx: &CaseContext) {
+    engine.register_fn("parallel", |context: NativeCallContext, branches: Array| runner::parallel(&context, branches));
+    let sleep_ctx = ctx.clone();
+    engine.register_fn("sleep", move |ms: i64| -> Result<(), Box<EvalAltResult>> {
+        if sleep_ctx.sleep_cancellable(Duration::from_millis(ms.max(0) as u64)) {
+            Ok(())
+        } else {
+            Err(runner::throw(Outcome::Error("the test case ended during sleep()".into())))
+        }
+    });
+    engine.register_fn("assert", |cond: bool, message: &str| runner::check(cond, || format!("assertion failed: {message}")));
+    engine.register_fn("assert", |cond: bool| runner::check(cond, || "assertion failed".to_string()));
+    engine.register_fn("assert_eq", |left: Dynamic, right: Dynamic| runner::check_equal(left, right, None));
+    engine.register_fn("assert_eq", |left: Dynamic, right: Dynamic, message: &str| runner::check_equal(left, right, Some(message)));
+    engine.register_fn("fail", |message: &str| -> Result<(), Box<EvalAltResult>> { Err(runner::throw(Outcome::Failed(message.to_string()))) });
+    let log_ctx = ctx.clone();
+    engine.register_fn("log", move |message: Dynamic| log_ctx.log(message.to_string()));
+}

@@ -1,0 +1,140 @@
+//! Running a scenario as a case body: the script on its own thread with its clients and
+//! servers in scope, and how what it throws becomes the case's outcome.
+
+use super::client::Client;
+use super::{engine, Scenario};
+use rhai::{Array, Dynamic, EvalAltResult, FnPtr, Map, NativeCallContext, Position, Scope, AST};
+use serde_json::Value;
+use std::sync::Arc;
+use trafficlight_actors::body::blocking_body;
+use trafficlight_actors::{CaseContext, Outcome, TestBody};
+
+/// A verdict thrown through the script (assertion, `fail`, an adapter's error).
+#[derive(Clone, Debug)]
+pub struct Failure(pub Outcome);
+
+/// Throws `outcome` out of the script.
+pub fn throw(outcome: Outcome) -> Box<EvalAltResult> {
+    Box::new(EvalAltResult::ErrorRuntime(Dynamic::from(Failure(outcome)), Position::NONE))
+}
+
+/// A plain runtime error (the case errors, with the script's position).
+pub fn script_error(message: String) -> Box<EvalAltResult> {
+    message.into()
+}
+
+/// The body that runs `scenario` for a case.
+pub fn script_body(scenario: &Scenario) -> Arc<dyn TestBody> {
+    let ast = scenario.ast.clone();
+    let file = scenario.path.display().to_string();
+    blocking_body(move |ctx| run(&ast, &file, ctx))
+}
+
+fn run(ast: &AST, file: &str, ctx: CaseContext) -> Outcome {
+    let engine = engine::case_engine(&ctx);
+    let tag: String = ctx.case_id.rsplit('-').next().unwrap_or("").chars().take(6).collect();
+    let mut scope = Scope::new();
+    for client in &ctx.clients {
+        scope.push(client.name.clone(), Client::new(client.clone(), &tag, ctx.files_dir.clone()));
+    }
+    for server in &ctx.servers {
+        let map = rhai::serde::to_dynamic(server).unwrap_or_default();
+        scope.push(server.name.clone(), map);
+    }
+    match engine.run_ast_with_scope(&mut scope, ast) {
+        Ok(()) => Outcome::Success,
+        Err(e) => outcome_of(&e, file),
+    }
+}
+
+/// `client.act(action, data)`: performs the action, returns the adapter's response.
+pub fn act(ctx: &CaseContext, client: &mut Client, action: &str, data: Map) -> Result<Dynamic, Box<EvalAltResult>> {
+    if ctx.cancel.is_cancelled() {
+        return Err(throw(Outcome::Error("the test case has ended".into())));
+    }
+    let data: Value = rhai::serde::from_dynamic(&Dynamic::from_map(data))
+        .map_err(|e| script_error(format!("the data of action '{action}' is not JSON-like: {e}")))?;
+    ctx.log(format!("{}: {action} {data}", client.handle.name));
+    match client.handle.perform_blocking(action, data) {
+        Ok(response) => rhai::serde::to_dynamic(response),
+        Err(e) => Err(throw(e.outcome())),
+    }
+}
+
+/// `parallel([|| ..., || ...])`: runs the closures at once, returns their results in
+/// order; the first failing branch (in order) fails the call.
+pub fn parallel(context: &NativeCallContext, branches: Array) -> Result<Array, Box<EvalAltResult>> {
+    let closures = branches
+        .into_iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let kind = b.type_name();
+            b.try_cast::<FnPtr>().ok_or_else(|| script_error(format!("parallel() takes a list of closures (|| ...); item {i} is {kind}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let results: Vec<Result<Dynamic, Box<EvalAltResult>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = closures.iter().map(|f| s.spawn(move || f.call_within_context::<Dynamic>(context, ()))).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(script_error("a parallel() branch panicked".into()))))
+            .collect()
+    });
+    results.into_iter().collect()
+}
+
+/// `assert(cond, message)`.
+pub fn check(cond: bool, message: impl FnOnce() -> String) -> Result<(), Box<EvalAltResult>> {
+    if cond {
+        Ok(())
+    } else {
+        Err(throw(Outcome::Failed(message())))
+    }
+}
+
+/// `assert_eq(left, right)`: equal as data (maps, arrays, numbers, strings), or else as text.
+pub fn check_equal(left: Dynamic, right: Dynamic, message: Option<&str>) -> Result<(), Box<EvalAltResult>> {
+    let as_data = |d: &Dynamic| rhai::serde::from_dynamic::<Value>(d).ok();
+    let equal = match (as_data(&left), as_data(&right)) {
+        (Some(l), Some(r)) => l == r || (l.as_f64().is_some() && l.as_f64() == r.as_f64()),
+        _ => left.type_name() == right.type_name() && left.to_string() == right.to_string(),
+    };
+    let prefix = message.map(|m| format!("{m}: ")).unwrap_or_default();
+    check(equal, || format!("{prefix}assert_eq failed: left is {left:?}, right is {right:?}"))
+}
+
+/// The outcome of a script that threw `err`: its verdict, or an error naming where.
+fn outcome_of(err: &EvalAltResult, file: &str) -> Outcome {
+    let location = place(file, err.position());
+    let mut root = err;
+    let mut trail = Vec::new();
+    while let EvalAltResult::ErrorInFunctionCall(name, source, inner, _) = root {
+        if !name.starts_with("anon$") {
+            let at = place(if source.is_empty() { file } else { source }, inner.position());
+            trail.push(format!("in {name}() at {at}"));
+        }
+        root = inner;
+    }
+    let trail = if trail.is_empty() { String::new() } else { format!(" ({})", trail.join(", ")) };
+    match root {
+        EvalAltResult::ErrorRuntime(value, _) if value.is::<Failure>() => match value.clone().cast::<Failure>().0 {
+            Outcome::Failed(m) => Outcome::Failed(format!("{m}\n  at {location}{trail}")),
+            Outcome::Error(m) => Outcome::Error(format!("{m}\n  at {location}{trail}")),
+            other => other,
+        },
+        EvalAltResult::ErrorTerminated(..) => {
+            Outcome::Error(format!("the script was stopped at {location} because the test case ended (timed out)"))
+        }
+        EvalAltResult::ErrorDataRace(var, _) => Outcome::Error(format!(
+            "'{var}' is used in two branches of one parallel() at {location}: a client performs one action at a time, so give each branch its own clients"
+        )),
+        other => Outcome::Error(format!("script error at {location}: {other}{trail}")),
+    }
+}
+
+fn place(file: &str, pos: Position) -> String {
+    match (pos.line(), pos.position()) {
+        (Some(line), Some(col)) => format!("{file}:{line}:{col}"),
+        (Some(line), None) => format!("{file}:{line}"),
+        _ => file.to_string(),
+    }
+}
