@@ -38,6 +38,9 @@ pub async fn start(listener: TcpListener, config: Config, cases: Vec<CaseSpec>) 
             .default_service(web::to(http::not_found))
     })
     .disable_signals()
+    // A client that closes its connection has given up on its request: drop the handler,
+    // so a held long poll of an adapter that died stops counting as a sign of life.
+    .h1_allow_half_closed(false)
     .listen(listener)?
     .run();
     let handle = server.handle();

@@ -20,13 +20,18 @@ pub fn maximum_matching<T: Clone + Eq + std::hash::Hash>(candidates: &[Vec<T>]) 
     result
 }
 
-/// Tries to give `slot` a candidate, moving earlier slots to other candidates if needed.
+/// Tries to give `slot` a candidate: a free one if it has any (so slots keep the oldest
+/// adapters in order), else one freed by moving an earlier slot along an augmenting path.
 fn augment<T: Clone + Eq + std::hash::Hash>(
     slot: usize,
     candidates: &[Vec<T>],
     owner: &mut HashMap<T, usize>,
     visited: &mut Vec<T>,
 ) -> bool {
+    if let Some(free) = candidates[slot].iter().find(|c| !owner.contains_key(*c) && !visited.contains(*c)) {
+        owner.insert(free.clone(), slot);
+        return true;
+    }
     for candidate in &candidates[slot] {
         if visited.contains(candidate) {
             continue;
@@ -53,6 +58,12 @@ mod tests {
         // slot 0 accepts v2 (listed first) and v1; slot 1 accepts only v2.
         let m = maximum_matching(&[vec!["v2", "v1"], vec!["v2"]]);
         assert_eq!(m, vec![Some("v1"), Some("v2")]);
+    }
+
+    #[test]
+    fn gives_free_candidates_in_order_before_moving_anyone() {
+        let m = maximum_matching(&[vec!["a", "b"], vec!["a", "b"]]);
+        assert_eq!(m, vec![Some("a"), Some("b")]);
     }
 
     #[test]

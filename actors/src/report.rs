@@ -31,25 +31,26 @@ impl RunReport {
         groups
     }
 
-    /// The end-of-run summary: per test its successes, then each case that did not
-    /// succeed with its errors, then `Overall: N/M succeeded`.
+    /// The end-of-run summary, laid out as the original printed it: per test its
+    /// successes, each case with its state and, if it did not succeed, its errors; then
+    /// `Overall: N/M succeeded`.
     pub fn summary(&self) -> String {
-        let mut out = String::new();
+        let mut out = String::from("Results:\n");
         let mut passed = 0;
         for (test, cases) in self.by_test() {
             let ok = cases.iter().filter(|c| c.state == CaseState::Success).count();
             passed += ok;
-            let _ = writeln!(out, "{test}: {ok}/{} succeeded", cases.len());
-            for case in cases.iter().filter(|c| c.state != CaseState::Success) {
-                let _ = writeln!(out, "  {} [{}] {}", case.id, case.label(), case.state);
-                for error in &case.errors {
-                    for line in error.lines() {
+            let _ = writeln!(out, "\n{test}: {ok}/{} successful", cases.len());
+            for case in cases {
+                let _ = writeln!(out, "  {} ({}): {}", case.label(), case.id, case.state);
+                if case.state != CaseState::Success {
+                    for line in case.errors.iter().flat_map(|e| e.lines()) {
                         let _ = writeln!(out, "    {line}");
                     }
                 }
             }
         }
-        let _ = writeln!(out, "Overall: {passed}/{} succeeded", self.cases.len());
+        let _ = writeln!(out, "\nOverall: {passed}/{} succeeded", self.cases.len());
         out
     }
 }

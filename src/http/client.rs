@@ -10,13 +10,12 @@ use trafficlight_actors::allocator::{Forward, Register, RegisterError, UnknownAd
 
 /// Registers the adapter routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/client/{uuid}")
-            .route("/register", web::post().to(register))
-            .route("/poll", web::get().to(poll))
-            .route("/respond", web::post().to(respond))
-            .route("/error", web::post().to(report_error)),
-    );
+    // Plain routes, not a `/client/{uuid}` scope: a scope would claim every path under
+    // it, hiding the upload route that `upload::configure` adds beside these.
+    cfg.route("/client/{uuid}/register", web::post().to(register))
+        .route("/client/{uuid}/poll", web::get().to(poll))
+        .route("/client/{uuid}/respond", web::post().to(respond))
+        .route("/client/{uuid}/error", web::post().to(report_error));
 }
 
 fn unknown(uuid: &str) -> ApiError {

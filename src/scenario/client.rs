@@ -27,7 +27,7 @@ impl Client {
             .unwrap_or_default();
         Client {
             localpart: format!("user_{slot}_{now}_{case_tag}"),
-            password: format!("{slot}_password_for_trafficlight"),
+            password: format!("pass_bibble_bobble_{}", handle.name),
             registration,
             files_dir,
             handle,

@@ -111,4 +111,10 @@ fn register_globals(engine: &mut Engine, ctx: &CaseContext) {
     engine.register_fn("fail", |message: &str| -> Result<(), Box<EvalAltResult>> { Err(runner::throw(Outcome::Failed(message.to_string()))) });
     let log_ctx = ctx.clone();
     engine.register_fn("log", move |message: Dynamic| log_ctx.log(message.to_string()));
+    engine.register_fn("unix_time", || {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+    });
+    engine.register_fn("homeserver_register", |url: &str, localpart: &str, password: &str| {
+        super::homeserver::register(url, localpart, password).map_err(runner::script_error)
+    });
 }

@@ -7,6 +7,7 @@
 mod client;
 mod engine;
 mod error;
+mod homeserver;
 mod matrix;
 mod needs;
 mod runner;

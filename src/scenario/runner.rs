@@ -72,6 +72,7 @@ pub fn parallel(context: &NativeCallContext, branches: Array) -> Result<Array, B
             b.try_cast::<FnPtr>().ok_or_else(|| script_error(format!("parallel() takes a list of closures (|| ...); item {i} is {kind}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    check_clients_not_shared(&closures)?;
     let results: Vec<Result<Dynamic, Box<EvalAltResult>>> = std::thread::scope(|s| {
         let handles: Vec<_> = closures.iter().map(|f| s.spawn(move || f.call_within_context::<Dynamic>(context, ()))).collect();
         handles
@@ -80,6 +81,42 @@ pub fn parallel(context: &NativeCallContext, branches: Array) -> Result<Array, B
             .collect()
     });
     results.into_iter().collect()
+}
+
+/// Refuses a `parallel()` whose branches capture the same client: a client performs one
+/// action at a time, and Rhai would otherwise quietly run those branches one by one.
+fn check_clients_not_shared(closures: &[FnPtr]) -> Result<(), Box<EvalAltResult>> {
+    let mut owner: Vec<(String, usize)> = Vec::new();
+    for (branch, closure) in closures.iter().enumerate() {
+        let mut names = Vec::new();
+        for captured in closure.iter_curry() {
+            client_names(captured, &mut names);
+        }
+        names.dedup();
+        for name in names {
+            if let Some((_, first)) = owner.iter().find(|(n, b)| *n == name && *b != branch) {
+                return Err(throw(Outcome::Error(format!(
+                    "'{name}' is used in two branches of one parallel() (branches {} and {}): a client performs one action at a time, so give each branch its own clients",
+                    first + 1,
+                    branch + 1
+                ))));
+            }
+            owner.push((name, branch));
+        }
+    }
+    Ok(())
+}
+
+/// The names of the clients in a captured value (a client, or arrays and maps of them).
+fn client_names(value: &Dynamic, into: &mut Vec<String>) {
+    let value = value.clone().flatten();
+    if let Some(client) = value.clone().try_cast::<Client>() {
+        into.push(client.handle.name.clone());
+    } else if let Some(array) = value.clone().try_cast::<Array>() {
+        array.iter().for_each(|v| client_names(v, into));
+    } else if let Some(map) = value.try_cast::<Map>() {
+        map.values().for_each(|v| client_names(v, into));
+    }
 }
 
 /// `assert(cond, message)`.

@@ -11,9 +11,11 @@ use std::time::Duration;
 use trafficlight::config::Config;
 use trafficlight::startup::{self, Running};
 use trafficlight_actors::allocator::{self, Allocator, StatusSnapshot};
+use tokio::sync::{mpsc, Notify};
 use trafficlight_actors::body::{async_body, CaseContext};
 use trafficlight_actors::case::{CaseSpec, Slot};
-use trafficlight_actors::{ClientRequirement, Outcome, RunReport, TestBody};
+use trafficlight_actors::snapshot::{AdapterSnapshot, CaseSnapshot};
+use trafficlight_actors::{ActionError, ClientRequirement, Outcome, RunReport, TestBody};
 
 /// A server under test and an HTTP client to talk to it.
 pub struct TestApp {
@@ -139,6 +141,11 @@ impl TestApp {
         self.post_raw(&format!("/client/{uuid}/upload"), Some(&ct), body).await
     }
 
+    /// Responds with a raw body: `query` is appended to the path (`?id=...`, `?wait=...`).
+    pub async fn respond_raw(&self, uuid: &str, query: &str, content_type: Option<&str>, body: &str) -> (StatusCode, Value) {
+        self.post_raw(&format!("/client/{uuid}/respond{query}"), content_type, body.as_bytes().to_vec()).await
+    }
+
     pub async fn status(&self) -> StatusSnapshot {
         self.allocator.send(allocator::Status).await.unwrap()
     }
@@ -147,6 +154,45 @@ impl TestApp {
     pub async fn case_state(&self, id: &str) -> String {
         let snapshot = self.allocator.send(allocator::CaseStatus(id.into())).await.unwrap().expect("case exists");
         snapshot.state.to_string()
+    }
+
+    /// The snapshot of case `id`.
+    pub async fn case_snapshot(&self, id: &str) -> CaseSnapshot {
+        self.allocator.send(allocator::CaseStatus(id.into())).await.unwrap().expect("case exists")
+    }
+
+    /// The adapter `uuid` as the dashboard sees it, if the server knows it.
+    pub async fn adapter(&self, uuid: &str) -> Option<AdapterSnapshot> {
+        self.status().await.adapters.into_iter().find(|a| a.uuid == uuid)
+    }
+
+    /// Waits (at most 20 s) until the adapter's snapshot (`None`: unknown) satisfies `ok`.
+    pub async fn wait_for_adapter(&self, uuid: &str, what: &str, ok: impl Fn(Option<&AdapterSnapshot>) -> bool) {
+        for _ in 0..400 {
+            if ok(self.adapter(uuid).await.as_ref()) {
+                return;
+            }
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("adapter {uuid}: {what} did not happen within 20 s; it is {:?}", self.adapter(uuid).await);
+    }
+
+    /// Every file under the output directory, as paths relative to it, sorted.
+    pub fn files_on_disk(&self) -> Vec<String> {
+        fn walk(dir: &std::path::Path, root: &std::path::Path, out: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, root, out);
+                } else {
+                    out.push(path.strip_prefix(root).unwrap().to_string_lossy().into_owned());
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(self.output.path(), self.output.path(), &mut out);
+        out.sort();
+        out
     }
 
     /// Waits (at most 20 s) until case `id` is in `state`.
@@ -182,6 +228,79 @@ pub fn case(id: &str, slots: &[(&str, Value)], body: Arc<dyn TestBody>) -> CaseS
     }
 }
 
+/// A run of one case `t.1` whose only slot, `alice`, takes any `element-web` adapter.
+pub fn alice(body: Arc<dyn TestBody>) -> Vec<CaseSpec> {
+    vec![case("t.1", &[("alice", json!("element-web"))], body)]
+}
+
+/// Lets a test decide when its body goes on: the body waits in [`passed`](Gate::passed)
+/// until the test calls [`open`](Gate::open).
+#[derive(Clone, Default)]
+pub struct Gate(Arc<Notify>);
+
+impl Gate {
+    pub fn open(&self) {
+        self.0.notify_one();
+    }
+    pub async fn passed(&self) {
+        self.0.notified().await;
+    }
+}
+
+/// What a test body hands back to the test, in order.
+pub struct Inbox<T>(mpsc::UnboundedReceiver<T>);
+
+impl<T> Inbox<T> {
+    /// The next item (at most 20 s away).
+    pub async fn next(&mut self) -> T {
+        let item = actix_web::rt::time::timeout(Duration::from_secs(20), self.0.recv());
+        item.await.expect("the body reported within 20 s").expect("the body is still running")
+    }
+}
+
+/// A channel from a test body to the test.
+pub fn inbox<T>() -> (mpsc::UnboundedSender<T>, Inbox<T>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    (tx, Inbox(rx))
+}
+
+/// A body that asks `client` for `actions` one after another and hands every result to
+/// the test; it stops at the first error and ends as that error says.
+pub fn recording(
+    client: &'static str,
+    actions: Vec<(&'static str, Value)>,
+) -> (Arc<dyn TestBody>, Inbox<Result<Value, ActionError>>) {
+    let (tx, results) = inbox();
+    let actions = Arc::new(actions);
+    let body = async_body(move |ctx: CaseContext| {
+        let (actions, tx) = (actions.clone(), tx.clone());
+        async move {
+            let handle = ctx.client(client).expect("slot exists").clone();
+            for (action, data) in actions.iter() {
+                let result = handle.perform(action, data.clone()).await;
+                let _ = tx.send(result.clone());
+                if let Err(e) = result {
+                    return e.outcome();
+                }
+            }
+            Outcome::Success
+        }
+    });
+    (body, results)
+}
+
+/// A body that waits for `gate`, then performs `steps` like [`steps`].
+pub fn gated(gate: &Gate, then: Vec<(&'static str, &'static str, Value)>) -> Arc<dyn TestBody> {
+    let (gate, then) = (gate.clone(), steps(then));
+    async_body(move |ctx: CaseContext| {
+        let (gate, then) = (gate.clone(), then.clone());
+        async move {
+            gate.passed().await;
+            then.run(ctx).await
+        }
+    })
+}
+
 /// A body that performs `steps` (client, action, data) one after another and succeeds.
 pub fn steps(steps: Vec<(&'static str, &'static str, Value)>) -> Arc<dyn TestBody> {
     let steps = Arc::new(steps);
@@ -206,4 +325,22 @@ where
     Fut: Future<Output = Outcome> + Send + 'static,
 {
     async_body(f)
+}
+
+/// Writes `scripts` (file name, source) into a fresh directory.
+pub fn script_dir(scripts: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, source) in scripts {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, source).unwrap();
+    }
+    dir
+}
+
+/// The cases of `scripts`, loaded and expanded as `serve` does.
+pub fn script_cases(scripts: &[(&str, &str)]) -> Vec<CaseSpec> {
+    let dir = script_dir(scripts);
+    let scenarios = trafficlight::scenario::load_dir(dir.path(), None).expect("scripts load");
+    trafficlight::scenario::expand(&scenarios)
 }

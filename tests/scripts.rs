@@ -1,0 +1,165 @@
+//! Rhai scenarios run end to end over real HTTP with simulated adapters: sequential and
+//! parallel bodies, and every way a script can end (success, failed, error, timed out).
+
+mod common;
+
+use common::{script_cases, TestApp};
+use serde_json::json;
+use std::time::Duration;
+use trafficlight_actors::snapshot::CaseState;
+use trafficlight_actors::Homeserver;
+
+const TWO_WEB: &str = r#"fn needs() { #{ clients: #{ alice: ["element-web"], bob: ["element-web"] } } }
+"#;
+
+fn static_server() -> Homeserver {
+    Homeserver { name: String::new(), server_name: "hs1".into(), cs_api: "http://localhost:8008".into(), extra: Default::default() }
+}
+
+#[actix_web::test]
+async fn a_sequential_script_drives_its_clients_in_order_and_sees_their_responses() {
+    let script = r#"
+fn needs() { #{ clients: #{ alice: ["element-web"], bob: ["hydrogen-web"] }, servers: #{ names: ["server"] } } }
+alice.register(server);
+bob.register(server);
+let room = alice.create_room("little test room");
+assert_eq(room.response, "created");
+alice.invite_user(bob.user_id(server));
+"#;
+    let app = TestApp::spawn_with(|c| c.servers = vec![static_server()], script_cases(&[("seq.rhai", script)])).await;
+    app.register_type("a", "element-web").await;
+    app.register_type("b", "hydrogen-web").await;
+
+    let reg = app.next_action("a").await;
+    assert_eq!(reg["action"], "register");
+    let username = reg["data"]["username"].as_str().unwrap().to_string();
+    assert!(username.starts_with("user_alice_"), "{username}");
+    assert_eq!(reg["data"]["homeserver_url"], json!({"local": "http://localhost:8008", "local_docker": "http://10.0.2.2:8008"}));
+    assert_eq!(app.poll("b").await["action"], "idle", "bob acts only after alice");
+    app.respond("a", json!({"response": "registered"})).await;
+
+    assert_eq!(app.next_action("b").await["action"], "register");
+    app.respond("b", json!({"response": "registered"})).await;
+
+    let create = app.next_action("a").await;
+    assert_eq!((create["action"].clone(), create["data"].clone()), (json!("create_room"), json!({"name": "little test room"})));
+    app.respond("a", json!({"response": "created"})).await;
+
+    let invite = app.next_action("a").await;
+    assert_eq!(invite["action"], "invite_user");
+    let bob_id = invite["data"]["userId"].as_str().unwrap();
+    assert!(bob_id.contains("user_bob_") && bob_id.ends_with(":hs1"), "{bob_id}");
+    app.respond("a", json!({"response": "invited"})).await;
+
+    let report = app.run_ended().await;
+    assert!(report.succeeded(), "{}", report.summary());
+}
+
+#[actix_web::test]
+async fn parallel_puts_both_actions_in_flight_at_once_and_returns_results_in_order() {
+    let script = format!(
+        "{TWO_WEB}
+let results = parallel([|| alice.send_message(\"one\"), || bob.send_message(\"two\")]);
+assert_eq(results[0].response, \"a\");
+assert_eq(results[1].response, \"b\");
+"
+    );
+    let app = TestApp::spawn(script_cases(&[("par.rhai", &script)])).await;
+    app.register_type("a", "element-web").await;
+    app.register_type("b", "element-web").await;
+    let first = app.next_action("a").await;
+    let second = app.next_action("b").await;
+    // Both are pending before either is answered: they run at the same time.
+    assert_eq!(first["action"], "send_message");
+    assert_eq!(second["action"], "send_message");
+    let (alice_uuid, bob_uuid) = if first["data"]["message"] == "one" { ("a", "b") } else { ("b", "a") };
+    app.respond(bob_uuid, json!({"response": "b"})).await;
+    app.respond(alice_uuid, json!({"response": "a"})).await;
+    let report = app.run_ended().await;
+    assert!(report.succeeded(), "{}", report.summary());
+}
+
+#[actix_web::test]
+async fn the_same_client_in_two_parallel_branches_errors_with_a_clear_message() {
+    let script = format!("{TWO_WEB}\nparallel([|| alice.send_message(\"x\"), || alice.reload()]);\n");
+    let app = TestApp::spawn(script_cases(&[("race.rhai", &script)])).await;
+    app.register_type("a", "element-web").await;
+    app.register_type("b", "element-web").await;
+    // Whichever branch got alice first has its action pending; answer it if so.
+    let answer = app.poll_wait("a", 1.0).await;
+    if answer["action"] != "exit" && answer["action"] != "idle" {
+        app.respond("a", json!({})).await;
+    }
+    let report = app.run_ended().await;
+    let case = &report.cases[0];
+    assert_eq!(case.state, CaseState::Error, "{}", report.summary());
+    assert!(case.errors[0].contains("two branches of one parallel()"), "{:?}", case.errors);
+}
+
+#[actix_web::test]
+async fn a_failing_assertion_fails_the_case_with_the_message_and_line() {
+    let script = format!("{TWO_WEB}\nlet timeline = alice.get_timeline();\nassert(timeline.len() == 2, \"two events expected\");\n");
+    let app = TestApp::spawn(script_cases(&[("assertion.rhai", &script)])).await;
+    app.register_type("a", "element-web").await;
+    app.register_type("b", "element-web").await;
+    let uuid = if app.poll_wait("a", 2.0).await["action"] == "get_timeline" { "a" } else { "b" };
+    app.respond(uuid, json!({"response": "ok", "timeline": [1]})).await;
+    let report = app.run_ended().await;
+    let case = &report.cases[0];
+    assert_eq!(case.state, CaseState::Failed);
+    assert!(case.errors[0].contains("assertion failed: two events expected"), "{:?}", case.errors);
+    assert!(case.errors[0].contains("assertion.rhai:4:"), "{:?}", case.errors);
+}
+
+#[actix_web::test]
+async fn an_adapter_action_error_fails_the_case_and_another_error_errors_it() {
+    for (kind, expected) in [("action", CaseState::Failed), ("adapter", CaseState::Error)] {
+        let script = "fn needs() { #{ clients: #{ alice: [\"element-web\"] } } }\nalice.send_message(\"hi\");\n";
+        let app = TestApp::spawn(script_cases(&[("errors.rhai", script)])).await;
+        app.register_type("a", "element-web").await;
+        assert_eq!(app.next_action("a").await["action"], "send_message");
+        app.report_error("a", kind, "the message did not appear").await;
+        let report = app.run_ended().await;
+        assert_eq!(report.cases[0].state, expected, "error type {kind}: {}", report.summary());
+        assert!(report.cases[0].errors[0].contains("the message did not appear"));
+    }
+}
+
+#[actix_web::test]
+async fn a_runtime_error_in_the_script_errors_the_case_with_file_and_line() {
+    let script = "fn needs() { #{ clients: #{ alice: [\"element-web\"] } } }\nlet x = 1;\nlet y = x.no_such_method();\n";
+    let app = TestApp::spawn(script_cases(&[("broken.rhai", script)])).await;
+    app.register_type("a", "element-web").await;
+    let report = app.run_ended().await;
+    let case = &report.cases[0];
+    assert_eq!(case.state, CaseState::Error);
+    assert!(case.errors[0].contains("broken.rhai:3:"), "{:?}", case.errors);
+    assert!(case.errors[0].contains("no_such_method"), "{:?}", case.errors);
+}
+
+#[actix_web::test]
+async fn an_endless_loop_is_ended_by_the_case_deadline() {
+    let script = "fn needs() { #{ clients: #{ alice: [\"element-web\"] }, timeout: 0.5 } }\nlet n = 0;\nloop { n += 1; }\n";
+    let app = TestApp::spawn(script_cases(&[("endless.rhai", script)])).await;
+    app.register_type("a", "element-web").await;
+    let report = app.run_ended().await;
+    let case = &report.cases[0];
+    assert_eq!(case.state, CaseState::Error);
+    assert!(case.errors[0].contains("timed out"), "{:?}", case.errors);
+    // The adapter is told to exit, not left waiting.
+    assert_eq!(app.poll("a").await["action"], "exit");
+}
+
+#[actix_web::test]
+async fn log_lines_and_actions_are_kept_with_the_case() {
+    let script = "fn needs() { #{ clients: #{ alice: [\"element-web\"] } } }\nlog(`hello from ${alice.name}`);\nalice.reload();\n";
+    let app = TestApp::spawn(script_cases(&[("logging.rhai", script)])).await;
+    app.register_type("a", "element-web").await;
+    app.next_action("a").await;
+    app.respond("a", json!({})).await;
+    let report = app.run_ended().await;
+    let log = &report.cases[0].log;
+    assert!(log.iter().any(|l| l == "hello from alice"), "{log:?}");
+    assert!(log.iter().any(|l| l.starts_with("alice: reload")), "{log:?}");
+    let _ = Duration::ZERO;
+}
