@@ -12,12 +12,17 @@ async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let client_type = args.first().cloned().unwrap_or_else(|| "element-web".into());
     let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
-    let base = flag("--url").or_else(|| std::env::var("TRAFFICLIGHT_URL").ok()).unwrap_or_else(|| "http://127.0.0.1:5000".into());
+    let base = flag("--url")
+        .or_else(|| std::env::var("TRAFFICLIGHT_URL").ok())
+        .unwrap_or_else(|| "http://127.0.0.1:5000".into());
     let failing = flag("--fail");
     let uuid = uuid::Uuid::new_v4().to_string();
     let http = awc::Client::builder().timeout(Duration::from_secs(90)).finish();
 
-    let registered = http.post(format!("{base}/client/{uuid}/register")).send_json(&json!({"type": client_type, "version": "example"})).await;
+    let registered = http
+        .post(format!("{base}/client/{uuid}/register"))
+        .send_json(&json!({"type": client_type, "version": "example"}))
+        .await;
     match registered {
         Ok(r) if r.status().is_success() => println!("registered {uuid} as {client_type} at {base}"),
         Ok(r) => return eprintln!("registration refused: {}", r.status()),
@@ -50,7 +55,9 @@ async fn main() {
 async fn poll(http: &awc::Client, base: &str, uuid: &str) -> Value {
     loop {
         match http.get(format!("{base}/client/{uuid}/poll?wait=30")).send().await {
-            Ok(mut r) => return r.json().await.unwrap_or_else(|_| json!({"action": "exit", "data": {"reason": "bad answer"}})),
+            Ok(mut r) => {
+                return r.json().await.unwrap_or_else(|_| json!({"action": "exit", "data": {"reason": "bad answer"}}))
+            }
             Err(e) => {
                 eprintln!("poll failed ({e}); retrying");
                 actix_web::rt::time::sleep(Duration::from_secs(1)).await;

@@ -70,7 +70,11 @@ pub async fn run_to_end(running: Running) -> i32 {
     let report: RunReport = report.unwrap_or_default();
     print!("{}", report.summary());
     running.handle.stop(true).await;
-    if report.succeeded() { 0 } else { 1 }
+    if report.succeeded() {
+        0
+    } else {
+        1
+    }
 }
 
 async fn shutdown_signal() -> &'static str {

@@ -25,7 +25,10 @@ fn list_prints_every_test_and_case_and_exits_0() {
 
 #[test]
 fn list_names_file_line_and_column_of_a_broken_script_and_exits_2() {
-    let dir = script_dir(&[("good.rhai", ONE_STEP), ("bad.rhai", "fn needs() { #{ clients: #{ a: [\"x\"] } } }\nlet = 5;\n")]);
+    let dir = script_dir(&[
+        ("good.rhai", ONE_STEP),
+        ("bad.rhai", "fn needs() { #{ clients: #{ a: [\"x\"] } } }\nlet = 5;\n"),
+    ]);
     let out = Command::new(BIN).args(["list", "--scenarios"]).arg(dir.path()).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -35,7 +38,8 @@ fn list_names_file_line_and_column_of_a_broken_script_and_exits_2() {
 #[test]
 fn serve_refuses_bad_flags_and_empty_directories_with_status_2() {
     let empty = script_dir(&[]);
-    let out = Command::new(BIN).args(["serve", "--bind", "127.0.0.1:0", "--scenarios"]).arg(empty.path()).output().unwrap();
+    let out =
+        Command::new(BIN).args(["serve", "--bind", "127.0.0.1:0", "--scenarios"]).arg(empty.path()).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no test scripts"));
     let out = Command::new(BIN).args(["serve", "--idle-timeout=-3"]).output().unwrap();
@@ -76,10 +80,12 @@ fn wait_exit(child: Child) -> (i32, String) {
 
 async fn act_once(base: &str, uuid: &str, response: &str) {
     let http = awc::Client::builder().timeout(Duration::from_secs(30)).finish();
-    let ok = http.post(format!("{base}/client/{uuid}/register")).send_json(&json!({"type": "element-web"})).await.unwrap();
+    let ok =
+        http.post(format!("{base}/client/{uuid}/register")).send_json(&json!({"type": "element-web"})).await.unwrap();
     assert_eq!(ok.status(), 200);
     let answer: Value = loop {
-        let answer: Value = http.get(format!("{base}/client/{uuid}/poll?wait=5")).send().await.unwrap().json().await.unwrap();
+        let answer: Value =
+            http.get(format!("{base}/client/{uuid}/poll?wait=5")).send().await.unwrap().json().await.unwrap();
         if answer["action"] != "idle" {
             break answer;
         }

@@ -13,7 +13,12 @@ const TWO_WEB: &str = r#"fn needs() { #{ clients: #{ alice: ["element-web"], bob
 "#;
 
 fn static_server() -> Homeserver {
-    Homeserver { name: String::new(), server_name: "hs1".into(), cs_api: "http://localhost:8008".into(), extra: Default::default() }
+    Homeserver {
+        name: String::new(),
+        server_name: "hs1".into(),
+        cs_api: "http://localhost:8008".into(),
+        extra: Default::default(),
+    }
 }
 
 #[actix_web::test]
@@ -34,7 +39,10 @@ alice.invite_user(bob.user_id(server));
     assert_eq!(reg["action"], "register");
     let username = reg["data"]["username"].as_str().unwrap().to_string();
     assert!(username.starts_with("user_alice_"), "{username}");
-    assert_eq!(reg["data"]["homeserver_url"], json!({"local": "http://localhost:8008", "local_docker": "http://10.0.2.2:8008"}));
+    assert_eq!(
+        reg["data"]["homeserver_url"],
+        json!({"local": "http://localhost:8008", "local_docker": "http://10.0.2.2:8008"})
+    );
     assert_eq!(app.poll("b").await["action"], "idle", "bob acts only after alice");
     app.respond("a", json!({"response": "registered"})).await;
 
@@ -42,7 +50,10 @@ alice.invite_user(bob.user_id(server));
     app.respond("b", json!({"response": "registered"})).await;
 
     let create = app.next_action("a").await;
-    assert_eq!((create["action"].clone(), create["data"].clone()), (json!("create_room"), json!({"name": "little test room"})));
+    assert_eq!(
+        (create["action"].clone(), create["data"].clone()),
+        (json!("create_room"), json!({"name": "little test room"}))
+    );
     app.respond("a", json!({"response": "created"})).await;
 
     let invite = app.next_action("a").await;
@@ -98,7 +109,9 @@ async fn the_same_client_in_two_parallel_branches_errors_with_a_clear_message() 
 
 #[actix_web::test]
 async fn a_failing_assertion_fails_the_case_with_the_message_and_line() {
-    let script = format!("{TWO_WEB}\nlet timeline = alice.get_timeline();\nassert(timeline.len() == 2, \"two events expected\");\n");
+    let script = format!(
+        "{TWO_WEB}\nlet timeline = alice.get_timeline();\nassert(timeline.len() == 2, \"two events expected\");\n"
+    );
     let app = TestApp::spawn(script_cases(&[("assertion.rhai", &script)])).await;
     app.register_type("a", "element-web").await;
     app.register_type("b", "element-web").await;
@@ -127,7 +140,8 @@ async fn an_adapter_action_error_fails_the_case_and_another_error_errors_it() {
 
 #[actix_web::test]
 async fn a_runtime_error_in_the_script_errors_the_case_with_file_and_line() {
-    let script = "fn needs() { #{ clients: #{ alice: [\"element-web\"] } } }\nlet x = 1;\nlet y = x.no_such_method();\n";
+    let script =
+        "fn needs() { #{ clients: #{ alice: [\"element-web\"] } } }\nlet x = 1;\nlet y = x.no_such_method();\n";
     let app = TestApp::spawn(script_cases(&[("broken.rhai", script)])).await;
     app.register_type("a", "element-web").await;
     let report = app.run_ended().await;
@@ -139,7 +153,8 @@ async fn a_runtime_error_in_the_script_errors_the_case_with_file_and_line() {
 
 #[actix_web::test]
 async fn an_endless_loop_is_ended_by_the_case_deadline() {
-    let script = "fn needs() { #{ clients: #{ alice: [\"element-web\"] }, timeout: 0.5 } }\nlet n = 0;\nloop { n += 1; }\n";
+    let script =
+        "fn needs() { #{ clients: #{ alice: [\"element-web\"] }, timeout: 0.5 } }\nlet n = 0;\nloop { n += 1; }\n";
     let app = TestApp::spawn(script_cases(&[("endless.rhai", script)])).await;
     app.register_type("a", "element-web").await;
     let report = app.run_ended().await;

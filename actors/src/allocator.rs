@@ -314,7 +314,10 @@ impl Allocator {
                 adapter: adapter.addr.clone(),
             });
         }
-        log::info!("case {case_id} starts with {}", clients.iter().map(|c| format!("{}={}", c.name, c.uuid)).collect::<Vec<_>>().join(", "));
+        log::info!(
+            "case {case_id} starts with {}",
+            clients.iter().map(|c| format!("{}={}", c.name, c.uuid)).collect::<Vec<_>>().join(", ")
+        );
         entry.addr.do_send(case::Start { clients });
         let _ = ctx;
     }
@@ -391,7 +394,8 @@ impl Handler<Register> for Allocator {
             };
         }
         let registration = Arc::new(msg.registration);
-        let addr = AdapterActor::new(msg.uuid.clone(), registration.clone(), ctx.address(), self.timeouts.clone()).start();
+        let addr =
+            AdapterActor::new(msg.uuid.clone(), registration.clone(), ctx.address(), self.timeouts.clone()).start();
         let seq = self.next_seq;
         self.next_seq += 1;
         let mut status = AdapterStatus::Idle;
@@ -450,7 +454,8 @@ impl Handler<StartRun> for Allocator {
             let id = spec.id.clone();
             let slots = spec.slots.clone();
             let files_dir = self.output_dir.join(&id);
-            let addr = CaseActor::new(spec, ctx.address(), self.provisioner.clone(), self.timeouts.clone(), files_dir).start();
+            let addr =
+                CaseActor::new(spec, ctx.address(), self.provisioner.clone(), self.timeouts.clone(), files_dir).start();
             if let Some(queue) = self.timeouts.queue {
                 let case_id = id.clone();
                 ctx.run_later(queue, move |act, ctx| act.queue_expired(&case_id, ctx));

@@ -51,7 +51,11 @@ pub enum ActionError {
 }
 
 fn at(path: &str) -> String {
-    if path.is_empty() { String::new() } else { format!(" (at {path})") }
+    if path.is_empty() {
+        String::new()
+    } else {
+        format!(" (at {path})")
+    }
 }
 
 impl ActionError {
@@ -97,10 +101,7 @@ impl ClientHandle {
         let request = adapter::Perform { action: action.to_string(), data };
         match self.adapter.send(request).await {
             Ok(result) => result,
-            Err(_) => Err(ActionError::Cancelled {
-                client: self.name.clone(),
-                reason: "the adapter is gone".into(),
-            }),
+            Err(_) => Err(ActionError::Cancelled { client: self.name.clone(), reason: "the adapter is gone".into() }),
         }
     }
 
@@ -175,10 +176,7 @@ where
 {
     fn run(&self, ctx: CaseContext) -> BoxFuture<'static, Outcome> {
         let fut = (self.0)(ctx);
-        AssertUnwindSafe(fut)
-            .catch_unwind()
-            .map(|r| r.unwrap_or_else(|p| Outcome::Error(panic_text(&p))))
-            .boxed()
+        AssertUnwindSafe(fut).catch_unwind().map(|r| r.unwrap_or_else(|p| Outcome::Error(panic_text(&p)))).boxed()
     }
 }
 

@@ -20,9 +20,7 @@ pub use requirement::{ClientRequirement, Registration};
 
 /// Milliseconds since the Unix epoch, the time format of snapshots and reports.
 pub fn unix_millis(t: std::time::SystemTime) -> u64 {
-    t.duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 /// Messages an actor queues before `send` makes its callers wait: large, because a burst

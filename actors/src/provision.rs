@@ -52,7 +52,11 @@ impl StaticServers {
 }
 
 impl Provisioner for StaticServers {
-    fn provision(&self, _case_id: &str, request: &ServerRequest) -> BoxFuture<'static, Result<Vec<Homeserver>, String>> {
+    fn provision(
+        &self,
+        _case_id: &str,
+        request: &ServerRequest,
+    ) -> BoxFuture<'static, Result<Vec<Homeserver>, String>> {
         let result = if request.names.len() > self.servers.len() {
             Err(format!(
                 "the test needs {} {} server(s) ({}) but only {} are configured",

@@ -22,9 +22,9 @@ impl ClientRequirement {
     pub fn matches(&self, registration: &Registration) -> bool {
         match self {
             ClientRequirement::Type(t) => registration.get("type").and_then(Value::as_str) == Some(t),
-            ClientRequirement::Fields(fields) => fields
-                .iter()
-                .all(|(k, want)| registration.get(k).is_some_and(|have| loosely_equal(want, have))),
+            ClientRequirement::Fields(fields) => {
+                fields.iter().all(|(k, want)| registration.get(k).is_some_and(|have| loosely_equal(want, have)))
+            }
         }
     }
 
@@ -58,8 +58,7 @@ impl fmt::Display for ClientRequirement {
 /// Equal as JSON, or equal as text when both are scalars (`"2"` matches `2`): registrations
 /// come from many adapters, and a version number is sent as either.
 fn loosely_equal(want: &Value, have: &Value) -> bool {
-    want == have
-        || (is_scalar(want) && is_scalar(have) && scalar_text(want) == scalar_text(have))
+    want == have || (is_scalar(want) && is_scalar(have) && scalar_text(want) == scalar_text(have))
 }
 
 fn is_scalar(v: &Value) -> bool {

@@ -95,10 +95,12 @@ fn kind_of(v: &Value) -> &'static str {
 /// A body that must be a JSON object (register, error). A missing content type is read as JSON.
 pub fn require_json_object(req: &HttpRequest, body: &[u8]) -> Result<Map<String, Value>, ApiError> {
     match media_type(req) {
-        Some(m) if !is_json(&m) => Err(ApiError::UnsupportedMediaType(format!(
-            "send the body as application/json, not {m}"
-        ))),
-        _ if body.iter().all(u8::is_ascii_whitespace) => Err(ApiError::BadRequest("the body is empty; a JSON object is required".into())),
+        Some(m) if !is_json(&m) => {
+            Err(ApiError::UnsupportedMediaType(format!("send the body as application/json, not {m}")))
+        }
+        _ if body.iter().all(u8::is_ascii_whitespace) => {
+            Err(ApiError::BadRequest("the body is empty; a JSON object is required".into()))
+        }
         _ => json_object(body),
     }
 }

@@ -18,11 +18,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/client/{uuid}/upload", web::post().to(upload));
 }
 
-async fn upload(state: web::Data<AppState>, uuid: web::Path<String>, multipart: Multipart) -> Result<HttpResponse, ApiError> {
+async fn upload(
+    state: web::Data<AppState>,
+    uuid: web::Path<String>,
+    multipart: Multipart,
+) -> Result<HttpResponse, ApiError> {
     check_uuid(&uuid)?;
     let uuid = uuid.into_inner();
     let target = match state.allocator.send(Forward(uuid.clone(), adapter::Upload)).await? {
-        Err(UnknownAdapter) => return Err(ApiError::NotFound(format!("no record of adapter {uuid}: register it first"))),
+        Err(UnknownAdapter) => {
+            return Err(ApiError::NotFound(format!("no record of adapter {uuid}: register it first")))
+        }
         Ok(Err(e @ UploadRefused::NotAllocated(_))) => return Err(ApiError::Conflict(e.to_string())),
         Ok(Ok(target)) => target,
     };
@@ -73,17 +79,23 @@ async fn store_files(
             if total > limit {
                 return Err(ApiError::TooLarge(format!("the upload is over the limit of {limit} bytes")));
             }
-            file.write_all(&chunk).await.map_err(|e| ApiError::Internal(format!("cannot write {}: {e}", partial.display())))?;
+            file.write_all(&chunk)
+                .await
+                .map_err(|e| ApiError::Internal(format!("cannot write {}: {e}", partial.display())))?;
         }
         file.flush().await.map_err(|e| ApiError::Internal(e.to_string()))?;
         staged.push((partial, name));
     }
     if staged.is_empty() {
-        return Err(ApiError::BadRequest("the upload has no file parts (multipart/form-data with filename=...)".into()));
+        return Err(ApiError::BadRequest(
+            "the upload has no file parts (multipart/form-data with filename=...)".into(),
+        ));
     }
     for (partial, name) in staged {
         let dest = target.dir.join(&name);
-        tokio::fs::rename(&partial, &dest).await.map_err(|e| ApiError::Internal(format!("cannot store {name}: {e}")))?;
+        tokio::fs::rename(&partial, &dest)
+            .await
+            .map_err(|e| ApiError::Internal(format!("cannot store {name}: {e}")))?;
         written.push(dest);
         stored.push(name);
     }

@@ -38,7 +38,8 @@ impl Client {
     pub fn file(&self, name: &str) -> Result<ScriptFile, String> {
         let stored = format!("{}_{}", self.handle.name, name);
         let path = self.files_dir.join(&stored);
-        let meta = std::fs::metadata(&path).map_err(|_| format!("{} has uploaded no file named '{name}' in this case", self.handle.name))?;
+        let meta = std::fs::metadata(&path)
+            .map_err(|_| format!("{} has uploaded no file named '{name}' in this case", self.handle.name))?;
         Ok(ScriptFile { name: stored, path, size: meta.len() as i64 })
     }
 }

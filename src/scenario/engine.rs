@@ -25,7 +25,8 @@ pub fn checking_engine() -> Engine {
 
 /// Compiles `source`, naming `file` in every position it reports.
 pub fn compile(engine: &Engine, file: &str, source: &str) -> Result<AST, ScenarioError> {
-    let mut ast = engine.compile(source).map_err(|e| ScenarioError::at(file, e.position(), e.err_type().to_string()))?;
+    let mut ast =
+        engine.compile(source).map_err(|e| ScenarioError::at(file, e.position(), e.err_type().to_string()))?;
     ast.set_source(file);
     Ok(ast)
 }
@@ -69,8 +70,12 @@ fn register_client(engine: &mut Engine, ctx: &CaseContext) {
         .register_get("uuid", |c: &mut Client| c.handle.uuid.clone())
         .register_get("client_type", |c: &mut Client| c.handle.client_type().to_string())
         .register_get("registration", |c: &mut Client| c.registration.clone())
-        .register_get_set("localpart", |c: &mut Client| c.localpart.clone(), |c: &mut Client, v: String| c.localpart = v)
-        .register_get_set("password", |c: &mut Client, | c.password.clone(), |c: &mut Client, v: String| c.password = v)
+        .register_get_set(
+            "localpart",
+            |c: &mut Client| c.localpart.clone(),
+            |c: &mut Client, v: String| c.localpart = v,
+        )
+        .register_get_set("password", |c: &mut Client| c.password.clone(), |c: &mut Client, v: String| c.password = v)
         .register_fn("to_string", |c: &mut Client| format!("Client({})", c.handle.name))
         .register_fn("to_debug", |c: &mut Client| format!("Client({}: {})", c.handle.name, c.handle.client_type()))
         .register_fn("file", |c: &mut Client, name: &str| c.file(name).map_err(runner::script_error));
@@ -87,7 +92,11 @@ fn register_file(engine: &mut Engine) {
         .register_fn("to_string", |f: &mut ScriptFile| format!("File({})", f.name))
         .register_fn("centre_pixel", |f: &mut ScriptFile| -> Result<Map, Box<EvalAltResult>> {
             let (r, g, b) = f.centre_pixel().map_err(runner::script_error)?;
-            Ok(Map::from_iter([("r".into(), Dynamic::from_int(r.into())), ("g".into(), Dynamic::from_int(g.into())), ("b".into(), Dynamic::from_int(b.into()))]))
+            Ok(Map::from_iter([
+                ("r".into(), Dynamic::from_int(r.into())),
+                ("g".into(), Dynamic::from_int(g.into())),
+                ("b".into(), Dynamic::from_int(b.into())),
+            ]))
         })
         .register_fn("centre_colour", |f: &mut ScriptFile| -> Result<String, Box<EvalAltResult>> {
             Ok(colour_name(f.centre_pixel().map_err(runner::script_error)?).to_string())
@@ -104,11 +113,17 @@ fn register_globals(engine: &mut Engine, ctx: &CaseContext) {
             Err(runner::throw(Outcome::Error("the test case ended during sleep()".into())))
         }
     });
-    engine.register_fn("assert", |cond: bool, message: &str| runner::check(cond, || format!("assertion failed: {message}")));
+    engine.register_fn("assert", |cond: bool, message: &str| {
+        runner::check(cond, || format!("assertion failed: {message}"))
+    });
     engine.register_fn("assert", |cond: bool| runner::check(cond, || "assertion failed".to_string()));
     engine.register_fn("assert_eq", |left: Dynamic, right: Dynamic| runner::check_equal(left, right, None));
-    engine.register_fn("assert_eq", |left: Dynamic, right: Dynamic, message: &str| runner::check_equal(left, right, Some(message)));
-    engine.register_fn("fail", |message: &str| -> Result<(), Box<EvalAltResult>> { Err(runner::throw(Outcome::Failed(message.to_string()))) });
+    engine.register_fn("assert_eq", |left: Dynamic, right: Dynamic, message: &str| {
+        runner::check_equal(left, right, Some(message))
+    });
+    engine.register_fn("fail", |message: &str| -> Result<(), Box<EvalAltResult>> {
+        Err(runner::throw(Outcome::Failed(message.to_string())))
+    });
     let log_ctx = ctx.clone();
     engine.register_fn("log", move |message: Dynamic| log_ctx.log(message.to_string()));
     engine.register_fn("unix_time", || {

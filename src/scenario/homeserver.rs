@@ -20,7 +20,11 @@ pub fn register(cs_api: &str, localpart: &str, password: &str) -> Result<rhai::M
     });
     let answer = actix_web::rt::System::new().block_on(async move {
         let client = awc::Client::builder().timeout(REGISTER_TIMEOUT).finish();
-        let mut response = client.post(&url).send_json(&body).await.map_err(|e| format!("registering {localpart} at {url} failed: {e}"))?;
+        let mut response = client
+            .post(&url)
+            .send_json(&body)
+            .await
+            .map_err(|e| format!("registering {localpart} at {url} failed: {e}"))?;
         let status = response.status();
         let value: Value = response.json().await.unwrap_or(Value::Null);
         if status.is_success() {
@@ -29,5 +33,8 @@ pub fn register(cs_api: &str, localpart: &str, password: &str) -> Result<rhai::M
             Err(format!("registering {localpart} at {url} failed with {status}: {value}"))
         }
     })?;
-    rhai::serde::to_dynamic(answer).ok().and_then(|d| d.try_cast::<rhai::Map>()).ok_or_else(|| "the homeserver's answer is not a JSON object".into())
+    rhai::serde::to_dynamic(answer)
+        .ok()
+        .and_then(|d| d.try_cast::<rhai::Map>())
+        .ok_or_else(|| "the homeserver's answer is not a JSON object".into())
 }

@@ -24,10 +24,12 @@ pub fn expand(scenarios: &[Scenario]) -> Vec<CaseSpec> {
                     id: case_id(&scenario.name, &slots, server_type.map(String::as_str)),
                     test: scenario.name.clone(),
                     slots,
-                    servers: scenario.needs.servers.as_ref().zip(*server_type).map(|(s, t)| ServerRequest {
-                        kind: t.clone(),
-                        names: s.names.clone(),
-                    }),
+                    servers: scenario
+                        .needs
+                        .servers
+                        .as_ref()
+                        .zip(*server_type)
+                        .map(|(s, t)| ServerRequest { kind: t.clone(), names: s.names.clone() }),
                     timeout: scenario.needs.timeout,
                     body: body.clone(),
                 });

@@ -65,7 +65,11 @@ pub fn load_dir(dir: &Path, pattern: Option<&str>) -> Result<Vec<Scenario>, Scen
         if let Some(other) = scenarios.iter().find(|s| s.name == scenario.name) {
             return Err(ScenarioError::plain(
                 &file.display().to_string(),
-                format!("a test named '{}' already comes from {}: give one of them a `name` in needs()", scenario.name, other.path.display()),
+                format!(
+                    "a test named '{}' already comes from {}: give one of them a `name` in needs()",
+                    scenario.name,
+                    other.path.display()
+                ),
             ));
         }
         scenarios.push(scenario);
@@ -93,7 +97,8 @@ pub fn load_prelude(dir: &Path) -> Result<AST, ScenarioError> {
     let user = dir.join(USER_PRELUDE_FILE);
     if user.is_file() {
         let name = user.display().to_string();
-        let source = std::fs::read_to_string(&user).map_err(|e| ScenarioError::plain(&name, format!("cannot read: {e}")))?;
+        let source =
+            std::fs::read_to_string(&user).map_err(|e| ScenarioError::plain(&name, format!("cannot read: {e}")))?;
         prelude = prelude.merge(&engine::compile(&engine, &name, &source)?);
     }
     Ok(prelude)

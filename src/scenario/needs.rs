@@ -41,7 +41,8 @@ pub fn evaluate(engine: &Engine, file: &str, source: &str, ast: &AST) -> Result<
     let value: rhai::Dynamic = engine
         .call_fn_with_options(options, &mut Scope::new(), ast, "needs", ())
         .map_err(|e| ScenarioError::at(file, e.position(), format!("needs() failed: {e}")))?;
-    let value: Value = rhai::serde::from_dynamic(&value).map_err(|e| err(format!("needs() returned something that is not data: {e}")))?;
+    let value: Value = rhai::serde::from_dynamic(&value)
+        .map_err(|e| err(format!("needs() returned something that is not data: {e}")))?;
     parse(value).map_err(err)
 }
 
@@ -94,12 +95,16 @@ fn parse_clients(value: Option<&Value>) -> Result<Vec<(String, Vec<ClientRequire
     let mut out = Vec::new();
     for (slot, accepts) in slots {
         if !is_identifier(slot) {
-            return Err(format!("client slot '{slot}' is not a usable variable name (letters, digits, '_', not starting with a digit)"));
+            return Err(format!(
+                "client slot '{slot}' is not a usable variable name (letters, digits, '_', not starting with a digit)"
+            ));
         }
         let list = match accepts {
             Value::Array(list) => list.clone(),
             one @ (Value::String(_) | Value::Object(_)) => vec![one.clone()],
-            other => return Err(format!("client slot '{slot}' must list client types, like [\"element-web\"], not {other}")),
+            other => {
+                return Err(format!("client slot '{slot}' must list client types, like [\"element-web\"], not {other}"))
+            }
         };
         if list.is_empty() {
             return Err(format!("client slot '{slot}' accepts no client type"));
@@ -157,7 +162,8 @@ fn is_scalar(v: &Value) -> bool {
 
 fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 fn is_test_name(s: &str) -> bool {

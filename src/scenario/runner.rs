@@ -69,12 +69,15 @@ pub fn parallel(context: &NativeCallContext, branches: Array) -> Result<Array, B
         .enumerate()
         .map(|(i, b)| {
             let kind = b.type_name();
-            b.try_cast::<FnPtr>().ok_or_else(|| script_error(format!("parallel() takes a list of closures (|| ...); item {i} is {kind}")))
+            b.try_cast::<FnPtr>().ok_or_else(|| {
+                script_error(format!("parallel() takes a list of closures (|| ...); item {i} is {kind}"))
+            })
         })
         .collect::<Result<Vec<_>, _>>()?;
     check_clients_not_shared(&closures)?;
     let results: Vec<Result<Dynamic, Box<EvalAltResult>>> = std::thread::scope(|s| {
-        let handles: Vec<_> = closures.iter().map(|f| s.spawn(move || f.call_within_context::<Dynamic>(context, ()))).collect();
+        let handles: Vec<_> =
+            closures.iter().map(|f| s.spawn(move || f.call_within_context::<Dynamic>(context, ()))).collect();
         handles
             .into_iter()
             .map(|h| h.join().unwrap_or_else(|_| Err(script_error("a parallel() branch panicked".into()))))

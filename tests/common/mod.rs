@@ -8,10 +8,10 @@ use std::future::Future;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::{mpsc, Notify};
 use trafficlight::config::Config;
 use trafficlight::startup::{self, Running};
 use trafficlight_actors::allocator::{self, Allocator, StatusSnapshot};
-use tokio::sync::{mpsc, Notify};
 use trafficlight_actors::body::{async_body, CaseContext};
 use trafficlight_actors::case::{CaseSpec, Slot};
 use trafficlight_actors::snapshot::{AdapterSnapshot, CaseSnapshot};
@@ -142,7 +142,13 @@ impl TestApp {
     }
 
     /// Responds with a raw body: `query` is appended to the path (`?id=...`, `?wait=...`).
-    pub async fn respond_raw(&self, uuid: &str, query: &str, content_type: Option<&str>, body: &str) -> (StatusCode, Value) {
+    pub async fn respond_raw(
+        &self,
+        uuid: &str,
+        query: &str,
+        content_type: Option<&str>,
+        body: &str,
+    ) -> (StatusCode, Value) {
         self.post_raw(&format!("/client/{uuid}/respond{query}"), content_type, body.as_bytes().to_vec()).await
     }
 
@@ -220,7 +226,10 @@ pub fn case(id: &str, slots: &[(&str, Value)], body: Arc<dyn TestBody>) -> CaseS
         test: id.split('.').next().unwrap_or(id).into(),
         slots: slots
             .iter()
-            .map(|(name, req)| Slot { name: name.to_string(), requirement: serde_json::from_value::<ClientRequirement>(req.clone()).unwrap() })
+            .map(|(name, req)| Slot {
+                name: name.to_string(),
+                requirement: serde_json::from_value::<ClientRequirement>(req.clone()).unwrap(),
+            })
             .collect(),
         servers: None,
         timeout: None,
