@@ -178,3 +178,17 @@ async fn log_lines_and_actions_are_kept_with_the_case() {
     assert!(log.iter().any(|l| l.starts_with("alice: reload")), "{log:?}");
     let _ = Duration::ZERO;
 }
+
+#[actix_web::test]
+async fn a_failing_parallel_branch_ends_the_case_at_once_and_releases_the_other_branch() {
+    let script =
+        format!("{TWO_WEB}\nparallel([|| fail(\"branch one broke\"), || bob.send_message(\"never answered\")]);\n");
+    let app = TestApp::spawn(script_cases(&[("branches.rhai", &script)])).await;
+    app.register_type("a", "element-web").await;
+    app.register_type("b", "element-web").await;
+    let report = app.run_ended().await;
+    let case = &report.cases[0];
+    assert_eq!(case.state, CaseState::Failed, "{}", report.summary());
+    assert!(case.errors[0].contains("branch one broke"), "{:?}", case.errors);
+    assert_eq!(app.poll("b").await["action"], "exit", "bob's unanswered action was cancelled");
+}

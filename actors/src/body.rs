@@ -145,6 +145,12 @@ impl CaseContext {
         self.case.do_send(case::Log(line.into()));
     }
 
+    /// Ends the case now with `outcome`, before the body has returned: its clients are
+    /// told to finish, so whatever the body still waits on is cancelled.
+    pub fn conclude(&self, outcome: Outcome) {
+        self.case.do_send(case::Conclude(outcome));
+    }
+
     /// Lets the body's own waits (sleeps, polls for files) end as soon as the case does.
     pub fn sleep_cancellable(&self, duration: Duration) -> bool {
         let step = Duration::from_millis(20);

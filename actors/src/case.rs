@@ -58,6 +58,12 @@ pub struct Skip {
 #[rtype(result = "()")]
 pub struct Shutdown;
 
+/// The body knows its outcome before it has returned (a `parallel` branch failed while
+/// others still wait on their adapters): the case ends now with it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Conclude(pub Outcome);
+
 /// A view of the case for the dashboard.
 #[derive(Message)]
 #[rtype(result = "CaseSnapshot")]
@@ -323,6 +329,16 @@ impl Handler<Shutdown> for CaseActor {
             Outcome::Error("shutdown".into())
         };
         self.end(outcome, ctx);
+    }
+}
+
+impl Handler<Conclude> for CaseActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Conclude, ctx: &mut Context<Self>) {
+        if self.state == CaseState::Running {
+            self.end(msg.0, ctx);
+        }
     }
 }
 

@@ -50,7 +50,7 @@ pub fn check_variables(file: &str, source: &str, needs: &Needs) -> Result<(), Sc
 }
 
 /// An engine for one case: every built-in bound to the case, ended when the case ends.
-pub fn case_engine(ctx: &CaseContext) -> Engine {
+pub fn case_engine(ctx: &CaseContext, file: &str) -> Engine {
     let mut engine = checking_engine();
     let cancel = ctx.cancel.clone();
     engine.on_progress(move |_| cancel.is_cancelled().then(|| Dynamic::from("the test case has ended")));
@@ -60,7 +60,7 @@ pub fn case_engine(ctx: &CaseContext) -> Engine {
     engine.on_debug(move |text, _, pos| debug_ctx.log(format!("{pos:?}: {text}")));
     register_client(&mut engine, ctx);
     register_file(&mut engine);
-    register_globals(&mut engine, ctx);
+    register_globals(&mut engine, ctx, file);
     engine
 }
 
@@ -103,8 +103,11 @@ fn register_file(engine: &mut Engine) {
         });
 }
 
-fn register_globals(engine: &mut Engine, ctx: &CaseContext) {
-    engine.register_fn("parallel", |context: NativeCallContext, branches: Array| runner::parallel(&context, branches));
+fn register_globals(engine: &mut Engine, ctx: &CaseContext, file: &str) {
+    let (parallel_ctx, parallel_file) = (ctx.clone(), file.to_string());
+    engine.register_fn("parallel", move |context: NativeCallContext, branches: Array| {
+        runner::parallel(&parallel_ctx, &parallel_file, &context, branches)
+    });
     let sleep_ctx = ctx.clone();
     engine.register_fn("sleep", move |ms: i64| -> Result<(), Box<EvalAltResult>> {
         if sleep_ctx.sleep_cancellable(Duration::from_millis(ms.max(0) as u64)) {

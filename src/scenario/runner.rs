@@ -31,7 +31,7 @@ pub fn script_body(scenario: &Scenario) -> Arc<dyn TestBody> {
 }
 
 fn run(ast: &AST, file: &str, ctx: CaseContext) -> Outcome {
-    let engine = engine::case_engine(&ctx);
+    let engine = engine::case_engine(&ctx, file);
     let tag: String = ctx.case_id.rsplit('-').next().unwrap_or("").chars().take(6).collect();
     let mut scope = Scope::new();
     for client in &ctx.clients {
@@ -63,7 +63,12 @@ pub fn act(ctx: &CaseContext, client: &mut Client, action: &str, data: Map) -> R
 
 /// `parallel([|| ..., || ...])`: runs the closures at once, returns their results in
 /// order; the first failing branch (in order) fails the call.
-pub fn parallel(context: &NativeCallContext, branches: Array) -> Result<Array, Box<EvalAltResult>> {
+pub fn parallel(
+    ctx: &CaseContext,
+    file: &str,
+    context: &NativeCallContext,
+    branches: Array,
+) -> Result<Array, Box<EvalAltResult>> {
     let closures = branches
         .into_iter()
         .enumerate()
@@ -75,9 +80,26 @@ pub fn parallel(context: &NativeCallContext, branches: Array) -> Result<Array, B
         })
         .collect::<Result<Vec<_>, _>>()?;
     check_clients_not_shared(&closures)?;
+    let (done, finished) = std::sync::mpsc::channel();
     let results: Vec<Result<Dynamic, Box<EvalAltResult>>> = std::thread::scope(|s| {
-        let handles: Vec<_> =
-            closures.iter().map(|f| s.spawn(move || f.call_within_context::<Dynamic>(context, ()))).collect();
+        let handles: Vec<_> = closures
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let done = done.clone();
+                s.spawn(move || {
+                    let result = f.call_within_context::<Dynamic>(context, ());
+                    let _ = done.send((i, result.as_ref().err().map(|e| outcome_of(e, file))));
+                    result
+                })
+            })
+            .collect();
+        drop(done);
+        // The first branch to fail ends the case at once, so the others, still waiting on
+        // their adapters, are cancelled instead of holding the test until its deadline.
+        if let Some((_, Some(outcome))) = finished.iter().find(|(_, failure)| failure.is_some()) {
+            ctx.conclude(outcome);
+        }
         handles
             .into_iter()
             .map(|h| h.join().unwrap_or_else(|_| Err(script_error("a parallel() branch panicked".into()))))
