@@ -23,14 +23,14 @@ pub const ALLOCATED_POLL_DELAY_MS: u64 = 5_000;
 
 /// The adapter asks for its next action, holding the request up to `wait` for one.
 #[derive(Message)]
-#[rtype(result = "PollAnswer")]
+#[rtype(result = "PollReply")]
 pub struct Poll {
     pub wait: Option<Duration>,
 }
 
 /// The adapter completes its pending action; with `wait`, then polls like [`Poll`].
 #[derive(Message)]
-#[rtype(result = "Result<Option<PollAnswer>, RespondError>")]
+#[rtype(result = "Result<Option<PollReply>, RespondError>")]
 pub struct Respond {
     /// The action id the adapter answers, if it names one.
     pub id: Option<String>,
@@ -104,6 +104,25 @@ impl PollAnswer {
     }
     fn idle(delay_ms: u64, reason: &str) -> Self {
         PollAnswer { action: "idle".into(), data: json!({ "delay": delay_ms, "reason": reason }), id: None }
+    }
+}
+
+/// What a poll gets: an answer now, or one held until there is something to say. The
+/// caller owns the hold: when it drops the reply (its HTTP client went away), the adapter
+/// sees the hold released, so an abandoned long poll is not taken for a live adapter.
+#[derive(Debug)]
+pub enum PollReply {
+    Now(PollAnswer),
+    Held { answer: oneshot::Receiver<PollAnswer>, fallback: PollAnswer },
+}
+
+impl PollReply {
+    /// Waits for the answer.
+    pub async fn answer(self) -> PollAnswer {
+        match self {
+            PollReply::Now(answer) => answer,
+            PollReply::Held { answer, fallback } => answer.await.unwrap_or(fallback),
+        }
     }
 }
 
@@ -210,7 +229,11 @@ impl AdapterActor {
         if let Some(reason) = &self.finished {
             return Some(PollAnswer::exit(reason));
         }
-        self.pending.as_ref().map(|p| PollAnswer { action: p.action.clone(), data: p.data.clone(), id: Some(p.id.clone()) })
+        self.pending.as_ref().map(|p| PollAnswer {
+            action: p.action.clone(),
+            data: p.data.clone(),
+            id: Some(p.id.clone()),
+        })
     }
 
     fn idle_answer(&self) -> PollAnswer {
@@ -222,13 +245,13 @@ impl AdapterActor {
     }
 
     /// Answers at once if there is something to say, else holds the request up to `wait`.
-    fn answer(&mut self, wait: Option<Duration>, ctx: &mut Context<Self>) -> ResponseFuture<PollAnswer> {
+    fn answer(&mut self, wait: Option<Duration>, ctx: &mut Context<Self>) -> PollReply {
         if let Some(answer) = self.ready_answer() {
             self.note_delivered(&answer);
-            return Box::pin(futures::future::ready(answer));
+            return PollReply::Now(answer);
         }
         let Some(wait) = wait else {
-            return Box::pin(futures::future::ready(self.idle_answer()));
+            return PollReply::Now(self.idle_answer());
         };
         let (tx, rx) = oneshot::channel();
         let id = self.next_waiter;
@@ -242,8 +265,7 @@ impl AdapterActor {
                 let _ = waiter.send(act.idle_answer());
             }
         });
-        let fallback = self.idle_answer();
-        Box::pin(async move { rx.await.unwrap_or(fallback) })
+        PollReply::Held { answer: rx, fallback: self.idle_answer() }
     }
 
     /// Hands what a poll would now answer to every held poll.
@@ -327,22 +349,20 @@ impl Actor for AdapterActor {
 }
 
 impl Handler<Poll> for AdapterActor {
-    type Result = ResponseFuture<PollAnswer>;
+    type Result = MessageResult<Poll>;
 
     fn handle(&mut self, msg: Poll, ctx: &mut Context<Self>) -> Self::Result {
         self.last_seen = Instant::now();
         self.last_poll = Some(SystemTime::now());
-        self.answer(msg.wait, ctx)
+        MessageResult(self.answer(msg.wait, ctx))
     }
 }
 
 impl Handler<Respond> for AdapterActor {
-    type Result = ResponseFuture<Result<Option<PollAnswer>, RespondError>>;
+    type Result = Result<Option<PollReply>, RespondError>;
 
     fn handle(&mut self, msg: Respond, ctx: &mut Context<Self>) -> Self::Result {
-        if let Err(e) = self.check_respond(msg.id.as_deref()) {
-            return Box::pin(futures::future::ready(Err(e)));
-        }
+        self.check_respond(msg.id.as_deref())?;
         self.last_seen = Instant::now();
         self.last_response = Some(SystemTime::now());
         if let Some(pending) = self.pending.take() {
@@ -352,13 +372,7 @@ impl Handler<Respond> for AdapterActor {
             self.actions_done += 1;
             let _ = pending.reply.send(Ok(msg.body));
         }
-        match msg.wait {
-            None => Box::pin(futures::future::ready(Ok(None))),
-            Some(wait) => {
-                let next = self.answer(Some(wait), ctx);
-                Box::pin(async move { Ok(Some(next.await)) })
-            }
-        }
+        Ok(msg.wait.map(|wait| self.answer(Some(wait), ctx)))
     }
 }
 
@@ -412,7 +426,12 @@ impl Handler<Upload> for AdapterActor {
     fn handle(&mut self, _msg: Upload, _ctx: &mut Context<Self>) -> Self::Result {
         self.last_seen = Instant::now();
         let a = self.assignment.as_ref().ok_or_else(|| UploadRefused::NotAllocated(self.uuid.clone()))?;
-        Ok(UploadTarget { case: a.case.clone(), case_id: a.case_id.clone(), client: a.client.clone(), dir: a.files_dir.clone() })
+        Ok(UploadTarget {
+            case: a.case.clone(),
+            case_id: a.case_id.clone(),
+            client: a.client.clone(),
+            dir: a.files_dir.clone(),
+        })
     }
 }
 
@@ -422,7 +441,8 @@ impl Handler<Assign> for AdapterActor {
     fn handle(&mut self, msg: Assign, _ctx: &mut Context<Self>) {
         // Allocation is the start of the active period: the idle silence so far does not count.
         self.last_seen = Instant::now();
-        self.assignment = Some(Assignment { case: msg.case, case_id: msg.case_id, client: msg.client, files_dir: msg.files_dir });
+        self.assignment =
+            Some(Assignment { case: msg.case, case_id: msg.case_id, client: msg.client, files_dir: msg.files_dir });
     }
 }
 

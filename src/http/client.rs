@@ -45,7 +45,7 @@ async fn poll(state: web::Data<AppState>, uuid: web::Path<String>, req: HttpRequ
     check_uuid(&uuid)?;
     let wait = PollQuery::parse(&req)?.wait()?;
     let answer = match state.allocator.send(Forward(uuid.into_inner(), adapter::Poll { wait })).await? {
-        Ok(answer) => answer,
+        Ok(reply) => reply.answer().await,
         Err(UnknownAdapter) => PollAnswer::exit(&UnknownAdapter.to_string()),
     };
     Ok(HttpResponse::Ok().json(answer))
@@ -75,10 +75,12 @@ async fn respond(
     let message = adapter::Respond { id, body: Value::Object(body), wait };
     match state.allocator.send(Forward(uuid.clone(), message)).await? {
         Err(UnknownAdapter) => Err(unknown(&uuid)),
-        Ok(Err(e @ (RespondError::NotAllocated(_) | RespondError::NothingPending(_)))) => Err(ApiError::Conflict(e.to_string())),
+        Ok(Err(e @ (RespondError::NotAllocated(_) | RespondError::NothingPending(_)))) => {
+            Err(ApiError::Conflict(e.to_string()))
+        }
         Ok(Err(e)) => Err(ApiError::Conflict(e.to_string())),
         Ok(Ok(None)) => Ok(HttpResponse::Ok().json(json!({}))),
-        Ok(Ok(Some(next))) => Ok(HttpResponse::Ok().json(next)),
+        Ok(Ok(Some(next))) => Ok(HttpResponse::Ok().json(next.answer().await)),
     }
 }
 
@@ -91,7 +93,9 @@ async fn report_error(
     check_uuid(&uuid)?;
     let body = require_json_object(&req, &read_body(payload, JSON_BODY_LIMIT).await?)?;
     let Some(Value::Object(error)) = body.get("error") else {
-        return Err(ApiError::BadRequest("the body needs an object field 'error' with 'type', 'details' and 'path'".into()));
+        return Err(ApiError::BadRequest(
+            "the body needs an object field 'error' with 'type', 'details' and 'path'".into(),
+        ));
     };
     let text = |key: &str| match error.get(key) {
         None | Some(Value::Null) => String::new(),
