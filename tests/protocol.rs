@@ -224,6 +224,22 @@ async fn an_error_of_any_other_type_errors_the_case() {
 }
 
 #[actix_web::test]
+async fn an_error_report_labelled_text_plain_is_read_as_json() {
+    // The Element Web adapter reports uncaught exceptions with `fetch(url, {method, body})`,
+    // which labels its JSON body text/plain.
+    let app = TestApp::spawn(alice(steps(vec![("alice", "open_room", json!({}))]))).await;
+    app.register_type("a", "element-web").await;
+    app.next_action("a").await;
+    let report = json!({"error": {"type": "TypeError", "details": "x is undefined", "path": "foo/bar"}});
+    let answer =
+        app.post_raw("/client/a/error", Some("text/plain;charset=UTF-8"), report.to_string().into_bytes()).await;
+    assert_eq!(answer, (StatusCode::OK, json!({})));
+    app.wait_for_case("t.1", "error").await;
+    assert!(app.case_snapshot("t.1").await.errors.join("\n").contains("x is undefined"));
+    assert_eq!(app.poll("a").await["action"], "exit");
+}
+
+#[actix_web::test]
 async fn an_error_with_no_pending_action_ends_the_case_and_is_raised_at_the_next_action() {
     let gate = Gate::default();
     let (tx, mut results) = common::inbox();

@@ -63,10 +63,10 @@ async fn an_adapter_that_keeps_polling_during_a_long_action_is_not_timed_out() {
         TestApp::spawn_with(|c| c.timeouts.active = SHORT, alice(steps(vec![("alice", "long", json!({}))]))).await;
     app.register_type("a", "element-web").await;
     let action = app.next_action("a").await;
-    for _ in 0..10 {
-        // Ten plain polls 100 ms apart: the action runs three times the active timeout.
+    for _ in 0..20 {
+        // Plain polls 50 ms apart for a second: the action outlasts the active timeout 3 times.
         assert_eq!(app.poll("a").await, action);
-        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
     }
     app.respond("a", json!({"response": "done"})).await;
     app.wait_for_case("t.1", "success").await;

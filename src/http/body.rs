@@ -92,15 +92,16 @@ fn kind_of(v: &Value) -> &'static str {
     }
 }
 
-/// A body that must be a JSON object (register, error). A missing content type is read as JSON.
+/// A body that must be a JSON object (register, error). A missing content type is read as
+/// JSON, and so is a JSON object under another label: the Element Web adapter reports
+/// uncaught exceptions with `fetch` and no content type, which labels the JSON `text/plain`.
 pub fn require_json_object(req: &HttpRequest, body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::BadRequest("the body is empty; a JSON object is required".into()));
+    }
     match media_type(req) {
-        Some(m) if !is_json(&m) => {
-            Err(ApiError::UnsupportedMediaType(format!("send the body as application/json, not {m}")))
-        }
-        _ if body.iter().all(u8::is_ascii_whitespace) => {
-            Err(ApiError::BadRequest("the body is empty; a JSON object is required".into()))
-        }
+        Some(m) if !is_json(&m) => json_object(body)
+            .map_err(|_| ApiError::UnsupportedMediaType(format!("send the body as application/json, not {m}"))),
         _ => json_object(body),
     }
 }

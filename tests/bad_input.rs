@@ -1,0 +1,247 @@
+//! Bad input: each is answered with a 4xx JSON body `{"error": ..., "code": ...}` and
+//! changes nothing (the adapter polls as before, nothing is stored). Inputs tried:
+//!
+//! register
+//! - malformed JSON (`{"type": "element-web"`)
+//! - JSON that is not an object (an array, a string, a number, `null`)
+//! - an empty body
+//! - no `type` field
+//! - `type` not a string (a number, `null`, an array, an object)
+//! - a wrong content type (`text/plain`, `application/xml`) on a body that is not JSON: 415
+//!   (a JSON object under another label is read: the Element Web adapter sends its error
+//!   reports as `text/plain`; see protocol.rs)
+//! - a body over the 16 MiB JSON limit: 413
+//!
+//! respond
+//! - malformed JSON, and JSON that is not an object (an array)
+//! - a wrong content type (`text/plain` with a body that is not JSON): 415
+//! - nothing pending (allocated, the test has not asked yet): 409
+//! - a stale action id (the previous action's, in the query and in the body): 409
+//! - before the adapter is allocated: 409
+//!
+//! error
+//! - no `error` object (`{}`, `error` a string, `error` an array)
+//! - malformed JSON
+//! - a wrong content type (`text/plain`) on a body that is not JSON: 415
+//!
+//! upload
+//! - file names that climb out (`../x`, `../../x`, `a/../../x`, `..\x`, `..`) or are hidden (`.x`)
+//! - a request over the configured upload limit, the first file under it: 413
+//! - a body that is not multipart (JSON)
+//! - multipart without any file part
+//! - from an adapter not allocated yet: 409
+
+mod common;
+
+use awc::http::StatusCode;
+use common::{alice, case, gated, recording, steps, Gate, TestApp};
+use serde_json::{json, Value};
+
+/// Asserts a 4xx answer with the JSON error body every error has.
+fn assert_refused((status, body): (StatusCode, Value), expected: StatusCode, input: &str) {
+    assert_eq!(status, expected, "{input}: {body}");
+    assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "{input}: no 'error' text in {body}");
+    assert!(body["code"].is_string(), "{input}: no 'code' in {body}");
+}
+
+fn is_unknown(answer: &Value) -> bool {
+    *answer == json!({"action": "exit", "data": {"reason": "no record of this UUID"}})
+}
+
+#[actix_web::test]
+async fn register_refuses_bodies_that_are_not_a_registration_and_registers_nothing() {
+    let app = TestApp::spawn(alice(steps(vec![]))).await;
+    let json_type = Some("application/json");
+    let bad: &[(&str, Option<&str>, &str, StatusCode)] = &[
+        ("malformed JSON", json_type, r#"{"type": "element-web""#, StatusCode::BAD_REQUEST),
+        ("an array", json_type, r#"["element-web"]"#, StatusCode::BAD_REQUEST),
+        ("a string", json_type, r#""element-web""#, StatusCode::BAD_REQUEST),
+        ("a number", json_type, "42", StatusCode::BAD_REQUEST),
+        ("null", json_type, "null", StatusCode::BAD_REQUEST),
+        ("an empty body", json_type, "", StatusCode::BAD_REQUEST),
+        ("an empty body, no content type", None, "", StatusCode::BAD_REQUEST),
+        ("no type", json_type, r#"{"version": "1"}"#, StatusCode::BAD_REQUEST),
+        ("type a number", json_type, r#"{"type": 7}"#, StatusCode::BAD_REQUEST),
+        ("type null", json_type, r#"{"type": null}"#, StatusCode::BAD_REQUEST),
+        ("type an array", json_type, r#"{"type": ["element-web"]}"#, StatusCode::BAD_REQUEST),
+        ("type an object", json_type, r#"{"type": {"name": "element-web"}}"#, StatusCode::BAD_REQUEST),
+        ("text/plain", Some("text/plain"), "type=element-web", StatusCode::UNSUPPORTED_MEDIA_TYPE),
+        ("application/xml", Some("application/xml"), "<type>element-web</type>", StatusCode::UNSUPPORTED_MEDIA_TYPE),
+    ];
+    for (input, content_type, body, expected) in bad {
+        let answer = app.post_raw("/client/a/register", *content_type, body.as_bytes().to_vec()).await;
+        assert_refused(answer, *expected, input);
+        assert!(is_unknown(&app.poll("a").await), "{input}: the adapter was registered anyway");
+    }
+    assert!(app.status().await.adapters.is_empty());
+    assert_eq!(app.case_state("t.1").await, "waiting");
+}
+
+#[actix_web::test]
+async fn register_refuses_a_body_over_the_json_limit() {
+    let app = TestApp::spawn(alice(steps(vec![]))).await;
+    let padding = "x".repeat(trafficlight::config::JSON_BODY_LIMIT);
+    let body = json!({"type": "element-web", "padding": padding}).to_string().into_bytes();
+    let answer = app.post_raw("/client/a/register", Some("application/json"), body).await;
+    assert_refused(answer, StatusCode::PAYLOAD_TOO_LARGE, "a registration over 16 MiB");
+    assert!(is_unknown(&app.poll("a").await));
+    assert_eq!(app.case_state("t.1").await, "waiting");
+}
+
+#[actix_web::test]
+async fn respond_refuses_bodies_it_cannot_read_and_the_action_stays_pending() {
+    let (body, mut results) = recording("alice", vec![("send_message", json!({"message": "hi"}))]);
+    let app = TestApp::spawn(alice(body)).await;
+    app.register_type("a", "element-web").await;
+    let action = app.next_action("a").await;
+    let bad: &[(&str, Option<&str>, &str, StatusCode)] = &[
+        ("malformed JSON", Some("application/json"), r#"{"response": "#, StatusCode::BAD_REQUEST),
+        ("an array", Some("application/json"), r#"["sent"]"#, StatusCode::BAD_REQUEST),
+        ("text/plain", Some("text/plain"), "sent it", StatusCode::UNSUPPORTED_MEDIA_TYPE),
+    ];
+    for (input, content_type, body, expected) in bad {
+        assert_refused(app.respond_raw("a", "", *content_type, body).await, *expected, input);
+        assert_eq!(app.poll("a").await, action, "{input}: the action is still pending");
+    }
+    app.respond("a", json!({"response": "sent"})).await;
+    assert_eq!(results.next().await, Ok(json!({"response": "sent"})), "the test saw only the good response");
+}
+
+#[actix_web::test]
+async fn respond_with_nothing_pending_is_a_conflict_and_does_not_answer_the_next_action() {
+    let gate = Gate::default();
+    let app = TestApp::spawn(alice(gated(&gate, vec![("alice", "send_message", json!({}))]))).await;
+    app.register_type("a", "element-web").await;
+    app.wait_for_case("t.1", "running").await;
+    assert_refused(app.respond("a", json!({"response": "early"})).await, StatusCode::CONFLICT, "nothing pending");
+    gate.open();
+    let action = app.next_action("a").await;
+    assert_eq!(action["action"], "send_message", "the early response did not complete the action");
+    assert_eq!(app.poll("a").await, action);
+    assert_eq!(app.case_state("t.1").await, "running");
+}
+
+#[actix_web::test]
+async fn respond_with_a_stale_action_id_is_a_conflict_and_the_current_action_stays_pending() {
+    let (body, mut results) = recording("alice", vec![("login", json!({})), ("logout", json!({}))]);
+    let app = TestApp::spawn(alice(body)).await;
+    app.register_type("a", "element-web").await;
+    let login = app.next_action("a").await;
+    app.respond("a", json!({"id": login["id"], "response": "logged in"})).await;
+    assert_eq!(results.next().await, Ok(json!({"response": "logged in"})));
+    let logout = app.next_action("a").await;
+    let stale = login["id"].as_str().unwrap();
+    // A retried respond to the first action, e.g. after a lost answer, arrives late.
+    let answer = app.respond_raw("a", &format!("?id={stale}"), None, r#"{"response":"logged in"}"#).await;
+    assert_refused(answer, StatusCode::CONFLICT, "a stale id in the query");
+    let answer = app.respond("a", json!({"id": stale, "response": "logged in"})).await;
+    assert_refused(answer, StatusCode::CONFLICT, "a stale id in the body");
+    assert_eq!(app.poll("a").await, logout, "the current action is still pending");
+    app.respond("a", json!({"id": logout["id"], "response": "logged out"})).await;
+    assert_eq!(results.next().await, Ok(json!({"response": "logged out"})));
+}
+
+#[actix_web::test]
+async fn respond_before_allocation_is_a_conflict() {
+    let app = TestApp::spawn(alice(steps(vec![]))).await;
+    app.register_type("h", "hydrogen-web").await;
+    assert_refused(app.respond("h", json!({"response": "ok"})).await, StatusCode::CONFLICT, "not allocated");
+    assert_eq!(app.poll("h").await["data"]["reason"], "waiting for testcase");
+}
+
+#[actix_web::test]
+async fn an_error_report_without_an_error_object_is_refused_and_the_adapter_goes_on() {
+    let app = TestApp::spawn(alice(steps(vec![("alice", "send_message", json!({}))]))).await;
+    app.register_type("a", "element-web").await;
+    let action = app.next_action("a").await;
+    let bad: &[(&str, Option<&str>, &str, StatusCode)] = &[
+        ("no error object", Some("application/json"), "{}", StatusCode::BAD_REQUEST),
+        ("error a string", Some("application/json"), r#"{"error": "it broke"}"#, StatusCode::BAD_REQUEST),
+        ("error an array", Some("application/json"), r#"{"error": ["it broke"]}"#, StatusCode::BAD_REQUEST),
+        ("malformed JSON", Some("application/json"), r#"{"error": {"#, StatusCode::BAD_REQUEST),
+        ("text/plain", Some("text/plain"), "it broke", StatusCode::UNSUPPORTED_MEDIA_TYPE),
+    ];
+    for (input, content_type, body, expected) in bad {
+        let answer = app.post_raw("/client/a/error", *content_type, body.as_bytes().to_vec()).await;
+        assert_refused(answer, *expected, input);
+        assert_eq!(app.poll("a").await, action, "{input}: the adapter is not finished");
+    }
+    assert_eq!(app.case_state("t.1").await, "running");
+    assert!(app.case_snapshot("t.1").await.errors.is_empty());
+}
+
+#[actix_web::test]
+async fn uploads_whose_file_names_climb_out_or_hide_are_refused_and_nothing_is_stored() {
+    let gate = Gate::default();
+    let app = TestApp::spawn(alice(gated(&gate, vec![]))).await;
+    app.register_type("a", "element-web").await;
+    app.wait_for_case("t.1", "running").await;
+    let parent = app.output.path().parent().unwrap().to_path_buf();
+    let marker = format!("{}-escaped.txt", app.output.path().file_name().unwrap().to_string_lossy());
+    let names = [
+        format!("../{marker}"),
+        format!("../../{marker}"),
+        format!("a/../../{marker}"),
+        format!("..\\\\{marker}"),
+        "..".to_string(),
+        ".hidden".to_string(),
+    ];
+    for name in &names {
+        assert_refused(app.upload("a", &[(name, b"pwned")]).await, StatusCode::BAD_REQUEST, name);
+        // A good file in the same request is not kept either.
+        let answer = app.upload("a", &[("good.log", b"fine"), (name, b"pwned")]).await;
+        assert_refused(answer, StatusCode::BAD_REQUEST, &format!("good.log then {name}"));
+    }
+    assert!(app.files_on_disk().is_empty(), "{:?}", app.files_on_disk());
+    assert!(!parent.join(&marker).exists() && !parent.parent().unwrap().join(&marker).exists());
+    assert!(app.case_snapshot("t.1").await.files.is_empty());
+    gate.open();
+}
+
+#[actix_web::test]
+async fn an_upload_over_the_limit_is_refused_and_leaves_nothing_half_written() {
+    let gate = Gate::default();
+    let app = TestApp::spawn_with(|c| c.upload_limit = 1024, alice(gated(&gate, vec![]))).await;
+    app.register_type("a", "element-web").await;
+    app.wait_for_case("t.1", "running").await;
+    let (small, big) = (vec![b'a'; 600], vec![b'b'; 600]);
+    let answer = app.upload("a", &[("first.log", &small), ("second.log", &big)]).await;
+    assert_refused(answer, StatusCode::PAYLOAD_TOO_LARGE, "1200 bytes over a 1024 byte limit");
+    assert!(app.files_on_disk().is_empty(), "{:?}", app.files_on_disk());
+    assert!(app.case_snapshot("t.1").await.files.is_empty());
+    let (status, body) = app.upload("a", &[("first.log", &small)]).await;
+    assert_eq!(status, StatusCode::OK, "an upload under the limit still works: {body}");
+    assert_eq!(app.files_on_disk(), ["t.1/alice_first.log"]);
+    gate.open();
+}
+
+#[actix_web::test]
+async fn an_upload_that_is_not_multipart_or_has_no_file_is_refused() {
+    let gate = Gate::default();
+    let app = TestApp::spawn(alice(gated(&gate, vec![]))).await;
+    app.register_type("a", "element-web").await;
+    app.wait_for_case("t.1", "running").await;
+    let answer = app.post_raw("/client/a/upload", Some("application/json"), br#"{"file": "log"}"#.to_vec()).await;
+    assert_refused(answer, StatusCode::BAD_REQUEST, "a JSON body");
+    let answer = app.post_raw("/client/a/upload", None, b"just bytes".to_vec()).await;
+    assert_refused(answer, StatusCode::BAD_REQUEST, "no content type");
+    let boundary = "b0undary";
+    let form =
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n--{boundary}--\r\n");
+    let content_type = format!("multipart/form-data; boundary={boundary}");
+    let answer = app.post_raw("/client/a/upload", Some(&content_type), form.into_bytes()).await;
+    assert_refused(answer, StatusCode::BAD_REQUEST, "multipart without a file part");
+    assert!(app.files_on_disk().is_empty(), "{:?}", app.files_on_disk());
+    assert_eq!(app.poll("a").await["action"], "idle", "the adapter goes on");
+    gate.open();
+}
+
+#[actix_web::test]
+async fn an_upload_before_allocation_is_a_conflict_and_stores_nothing() {
+    let app = TestApp::spawn(vec![case("t.1", &[("alice", json!("element-ios"))], steps(vec![]))]).await;
+    app.register_type("a", "element-web").await;
+    let answer = app.upload("a", &[("log.txt", b"early")]).await;
+    assert_refused(answer, StatusCode::CONFLICT, "not allocated");
+    assert!(app.files_on_disk().is_empty(), "{:?}", app.files_on_disk());
+    assert_eq!(app.poll("a").await["data"]["reason"], "waiting for testcase");
+}
