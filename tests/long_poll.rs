@@ -50,11 +50,14 @@ async fn a_held_poll_answers_exit_as_soon_as_a_sibling_fails() {
 }
 
 #[actix_web::test]
-async fn a_held_poll_with_nothing_to_say_answers_idle_when_its_wait_is_over() {
+async fn a_held_poll_with_nothing_to_say_answers_idle_with_no_further_delay_when_its_wait_is_over() {
     let app = TestApp::spawn(alice(steps(vec![]))).await;
     app.register_type("a", "hydrogen-web").await;
+    // The adapter has already waited: it is told to poll again at once, not to sleep 30 s more.
     let answer = app.poll_wait("a", 0.2).await;
-    assert_eq!(answer, json!({"action": "idle", "data": {"delay": 30000, "reason": "waiting for testcase"}}));
+    assert_eq!(answer, json!({"action": "idle", "data": {"delay": 0, "reason": "waiting for testcase"}}));
+    // A plain poll still gets the delay existing adapters expect.
+    assert_eq!(app.poll("a").await["data"]["delay"], 30000);
 }
 
 #[actix_web::test]

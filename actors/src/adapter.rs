@@ -244,6 +244,14 @@ impl AdapterActor {
         }
     }
 
+    /// The idle answer of a long poll whose wait is over: the adapter has already waited,
+    /// so it is told to poll again at once (`delay` 0) rather than sleep on top of it.
+    fn waited_idle_answer(&self) -> PollAnswer {
+        let mut answer = self.idle_answer();
+        answer.data["delay"] = 0.into();
+        answer
+    }
+
     /// Answers at once if there is something to say, else holds the request up to `wait`.
     fn answer(&mut self, wait: Option<Duration>, ctx: &mut Context<Self>) -> PollReply {
         if let Some(answer) = self.ready_answer() {
@@ -262,10 +270,10 @@ impl AdapterActor {
         ctx.run_later(wait, move |act, _| {
             if let Some(pos) = act.waiters.iter().position(|(w, _)| *w == id) {
                 let (_, waiter) = act.waiters.swap_remove(pos);
-                let _ = waiter.send(act.idle_answer());
+                let _ = waiter.send(act.waited_idle_answer());
             }
         });
-        PollReply::Held { answer: rx, fallback: self.idle_answer() }
+        PollReply::Held { answer: rx, fallback: self.waited_idle_answer() }
     }
 
     /// Hands what a poll would now answer to every held poll.

@@ -18,6 +18,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
+/// How many of the oldest blocked cases hold adapters back from younger cases.
+pub const RESERVING_CASES: usize = 16;
+
 /// An adapter registers (or registers again, which changes nothing while it is idle).
 #[derive(Message)]
 #[rtype(result = "Result<(), RegisterError>")]
@@ -261,33 +264,38 @@ impl Allocator {
         self.run.as_ref().is_some_and(|r| r.report.is_some())
     }
 
-    /// Gives idle adapters to waiting cases, oldest case first. A case that cannot start
-    /// yet keeps the adapters of its best partial matching from younger cases, so a case
-    /// needing three adapters is not starved by a stream of one-adapter cases.
+    /// Gives idle adapters to waiting cases, oldest case first. The oldest cases that cannot
+    /// start yet (up to [`RESERVING_CASES`]) keep the adapters of their best partial
+    /// matching from younger cases, so a case needing three adapters is not starved by a
+    /// stream of one-adapter cases; bounding them keeps the cost of one event linear in the
+    /// waiting cases instead of quadratic in the adapters.
     fn allocate(&mut self, ctx: &mut Context<Self>) {
-        let Some(run) = self.run.as_mut() else { return };
+        let Some(run) = self.run.as_ref() else { return };
         if run.waiting.is_empty() || self.idle.len() == 0 {
             return;
         }
-        let mut taken: HashSet<String> = HashSet::new();
-        let mut starting: Vec<(String, Vec<String>)> = Vec::new();
-        for case_id in &run.waiting {
-            if taken.len() >= self.idle.len() {
+        let waiting = run.waiting.clone();
+        let mut reserved: HashSet<String> = HashSet::new();
+        let mut reserving = 0;
+        for case_id in waiting {
+            if self.idle.len() <= reserved.len() {
                 break;
             }
-            let slots = &run.cases[case_id].slots;
+            let Some(slots) = self.run.as_ref().and_then(|r| r.cases.get(&case_id)).map(|c| &c.slots) else { continue };
             let candidates: Vec<Vec<String>> = slots
                 .iter()
-                .map(|slot| self.idle.candidates(&slot.requirement, slots.len(), &taken, &self.adapters))
+                .map(|slot| self.idle.candidates(&slot.requirement, slots.len(), &reserved, &self.adapters))
                 .collect();
-            let matching = maximum_matching(&candidates);
-            taken.extend(matching.iter().flatten().cloned());
-            if matching.iter().all(Option::is_some) {
-                starting.push((case_id.clone(), matching.into_iter().flatten().collect()));
+            if candidates.iter().any(Vec::is_empty) && reserving >= RESERVING_CASES {
+                continue;
             }
-        }
-        for (case_id, uuids) in starting {
-            self.start_case(&case_id, uuids, ctx);
+            let matching = maximum_matching(&candidates);
+            if matching.iter().all(Option::is_some) {
+                self.start_case(&case_id, matching.into_iter().flatten().collect(), ctx);
+            } else if reserving < RESERVING_CASES {
+                reserved.extend(matching.into_iter().flatten());
+                reserving += 1;
+            }
         }
     }
 
