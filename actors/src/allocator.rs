@@ -207,6 +207,14 @@ impl IdleIndex {
         self.all.len()
     }
 
+    /// False when no idle adapter can meet `requirement` (no adapter of its type at all).
+    fn may_have(&self, requirement: &ClientRequirement) -> bool {
+        match requirement.type_key() {
+            Some(t) => self.by_type.contains_key(t),
+            None => !self.all.is_empty(),
+        }
+    }
+
     /// Up to `limit` idle adapters, oldest first, that meet `requirement` and are not
     /// `taken`. A case with k slots never needs more than k candidates per slot: a slot
     /// with k of them always finds one free, whatever the other k-1 slots took.
@@ -274,28 +282,35 @@ impl Allocator {
         if run.waiting.is_empty() || self.idle.len() == 0 {
             return;
         }
-        let waiting = run.waiting.clone();
-        let mut reserved: HashSet<String> = HashSet::new();
+        // Adapters held back for older cases, or given to a case earlier in this pass.
+        let mut taken: HashSet<String> = HashSet::new();
         let mut reserving = 0;
-        for case_id in waiting {
-            if self.idle.len() <= reserved.len() {
+        let mut starting: Vec<(String, Vec<String>)> = Vec::new();
+        for case_id in &run.waiting {
+            if self.idle.len() <= taken.len() {
                 break;
             }
-            let Some(slots) = self.run.as_ref().and_then(|r| r.cases.get(&case_id)).map(|c| &c.slots) else { continue };
+            let slots = &run.cases[case_id].slots;
+            let fillable = slots.iter().all(|slot| self.idle.may_have(&slot.requirement));
+            if !fillable && reserving >= RESERVING_CASES {
+                continue; // cheap: most blocked cases stop here, at a hash lookup per slot
+            }
             let candidates: Vec<Vec<String>> = slots
                 .iter()
-                .map(|slot| self.idle.candidates(&slot.requirement, slots.len(), &reserved, &self.adapters))
+                .map(|slot| self.idle.candidates(&slot.requirement, slots.len(), &taken, &self.adapters))
                 .collect();
-            if candidates.iter().any(Vec::is_empty) && reserving >= RESERVING_CASES {
-                continue;
-            }
             let matching = maximum_matching(&candidates);
-            if matching.iter().all(Option::is_some) {
-                self.start_case(&case_id, matching.into_iter().flatten().collect(), ctx);
-            } else if reserving < RESERVING_CASES {
-                reserved.extend(matching.into_iter().flatten());
-                reserving += 1;
+            let complete = matching.iter().all(Option::is_some);
+            if complete || reserving < RESERVING_CASES {
+                reserving += usize::from(!complete);
+                taken.extend(matching.iter().flatten().cloned());
             }
+            if complete {
+                starting.push((case_id.clone(), matching.into_iter().flatten().collect()));
+            }
+        }
+        for (case_id, uuids) in starting {
+            self.start_case(&case_id, uuids, ctx);
         }
     }
 
