@@ -29,7 +29,8 @@ fn case(id: usize, types: &[&str]) -> CaseSpec {
 }
 
 async fn registrations(adapters: usize, cases: Vec<CaseSpec>) -> Duration {
-    let timeouts = Timeouts { idle: Duration::from_secs(3600), active: Duration::from_secs(3600), ..Timeouts::default() };
+    let timeouts =
+        Timeouts { idle: Duration::from_secs(3600), active: Duration::from_secs(3600), ..Timeouts::default() };
     let output = std::env::temp_dir().join("trafficlight-allocation-bench");
     let allocator = Allocator::new(timeouts, Arc::new(StaticServers::default()), output).start();
     allocator.send(StartRun { id: "bench".into(), cases }).await.unwrap().unwrap();
