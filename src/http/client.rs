@@ -4,8 +4,8 @@ use super::body::{check_uuid, read_body, require_json_object, respond_object, Po
 use super::{ApiError, AppState};
 use crate::config::JSON_BODY_LIMIT;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::{json, Value};
-use trafficlight_actors::adapter::{self, PollAnswer, RespondError};
+use serde_json::{json, Map, Value};
+use trafficlight_actors::adapter::{self, PollAnswer};
 use trafficlight_actors::allocator::{Forward, Register, RegisterError, UnknownAdapter};
 
 /// Registers the adapter routes.
@@ -60,27 +60,27 @@ async fn respond(
     check_uuid(&uuid)?;
     let query = PollQuery::parse(&req)?;
     let wait = query.wait()?;
-    let body = respond_object(&req, &read_body(payload, JSON_BODY_LIMIT).await?)?;
-    // The action id may come in the query or as a string field of the body; the body's is
-    // removed, so the test sees only what the adapter answered.
-    let mut body = body;
-    let id = match query.id {
-        Some(id) => Some(id),
-        None => match body.get("id") {
-            Some(Value::String(_)) => body.remove("id").and_then(|v| v.as_str().map(str::to_owned)),
-            _ => None,
-        },
-    };
+    let mut body = respond_object(&req, &read_body(payload, JSON_BODY_LIMIT).await?)?;
+    let id = take_action_id(query.id, &mut body);
     let uuid = uuid.into_inner();
     let message = adapter::Respond { id, body: Value::Object(body), wait };
     match state.allocator.send(Forward(uuid.clone(), message)).await? {
         Err(UnknownAdapter) => Err(unknown(&uuid)),
-        Ok(Err(e @ (RespondError::NotAllocated(_) | RespondError::NothingPending(_)))) => {
-            Err(ApiError::Conflict(e.to_string()))
-        }
-        Ok(Err(e)) => Err(ApiError::Conflict(e.to_string())),
+        Ok(Err(refused)) => Err(ApiError::Conflict(refused.to_string())),
         Ok(Ok(None)) => Ok(HttpResponse::Ok().json(json!({}))),
         Ok(Ok(Some(next))) => Ok(HttpResponse::Ok().json(next.answer().await)),
+    }
+}
+
+/// The action id a respond names: `?id=` or a string field `id` of the body. The body's
+/// is removed, so the test sees only what the adapter answered.
+fn take_action_id(from_query: Option<String>, body: &mut Map<String, Value>) -> Option<String> {
+    if from_query.is_some() {
+        return from_query;
+    }
+    match body.get("id") {
+        Some(Value::String(_)) => body.remove("id").and_then(|v| v.as_str().map(str::to_owned)),
+        _ => None,
     }
 }
 
