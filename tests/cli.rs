@@ -124,6 +124,7 @@ async fn serve_exits_1_when_a_case_fails_and_prints_its_error() {
     assert_eq!(code, 1, "{stdout}");
     assert!(stdout.contains("one_step: 0/1 successful"), "{stdout}");
     assert!(stdout.contains("assert_eq failed"), "{stdout}");
+    assert!(stdout.contains("alice: check {}"), "the failed case's last log lines are shown: {stdout}");
     assert!(stdout.contains("Overall: 0/1 succeeded"), "{stdout}");
 }
 

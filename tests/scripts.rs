@@ -240,3 +240,20 @@ async fn android_users_are_registered_through_the_homeserver_api_and_then_log_in
     app.respond("a", json!({"response": "loggedin"})).await;
     assert!(app.run_ended().await.succeeded());
 }
+
+#[actix_web::test]
+async fn scripts_cannot_import_files_from_disk() {
+    // A readable Rhai file outside the scenarios: without the sandbox, `import` loads it.
+    let elsewhere = common::script_dir(&[("helper.rhai", "fn x() { 1 }\n")]);
+    let module = elsewhere.path().join("helper");
+    let script = format!(
+        "fn needs() {{ #{{ clients: #{{ alice: [\"element-web\"] }} }} }}\nimport \"{}\" as h;\nh::x();\n",
+        module.display()
+    );
+    let app = TestApp::spawn(script_cases(&[("importer.rhai", &script)])).await;
+    app.register_type("a", "element-web").await;
+    let report = app.run_ended().await;
+    let case = &report.cases[0];
+    assert_eq!(case.state, CaseState::Error, "{}", report.summary());
+    assert!(case.errors[0].contains("importer.rhai:2:"), "{:?}", case.errors);
+}

@@ -3,6 +3,9 @@
 use crate::snapshot::{CaseSnapshot, CaseState};
 use std::fmt::Write;
 
+/// How many of a failed case's last log lines the summary shows.
+pub const SUMMARY_LOG_LINES: usize = 10;
+
 /// A case as reports see it: its final snapshot.
 pub type CaseReport = CaseSnapshot;
 
@@ -32,8 +35,8 @@ impl RunReport {
     }
 
     /// The end-of-run summary, laid out as the original printed it: per test its
-    /// successes, each case with its state and, if it did not succeed, its errors; then
-    /// `Overall: N/M succeeded`.
+    /// successes, each case with its state and, if it did not succeed, its errors and the
+    /// last lines of its log; then `Overall: N/M succeeded`.
     pub fn summary(&self) -> String {
         let mut out = String::from("Results:\n");
         let mut passed = 0;
@@ -46,6 +49,13 @@ impl RunReport {
                 if case.state != CaseState::Success {
                     for line in case.errors.iter().flat_map(|e| e.lines()) {
                         let _ = writeln!(out, "    {line}");
+                    }
+                    if !case.log.is_empty() {
+                        let tail = &case.log[case.log.len().saturating_sub(SUMMARY_LOG_LINES)..];
+                        let _ = writeln!(out, "    last {} of {} log lines:", tail.len(), case.log.len());
+                        for line in tail {
+                            let _ = writeln!(out, "      {line}");
+                        }
                     }
                 }
             }

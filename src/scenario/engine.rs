@@ -11,12 +11,21 @@ use trafficlight_actors::{CaseContext, Outcome};
 const MAX_EXPR_DEPTH: usize = 256;
 /// Function call nesting allowed.
 const MAX_CALL_LEVELS: usize = 128;
+/// Largest string, array and map a script may build: generous for test data, small
+/// enough that a runaway script fails before it eats the machine's memory.
+const MAX_STRING_SIZE: usize = 64 * 1024 * 1024;
+const MAX_COLLECTION_SIZE: usize = 1_000_000;
 
 /// An engine with our limits and types, for compiling and for `needs()`.
 pub fn checking_engine() -> Engine {
     let mut engine = Engine::new();
     engine.set_max_expr_depths(MAX_EXPR_DEPTH, MAX_EXPR_DEPTH);
     engine.set_max_call_levels(MAX_CALL_LEVELS);
+    engine.set_max_string_size(MAX_STRING_SIZE);
+    engine.set_max_array_size(MAX_COLLECTION_SIZE);
+    engine.set_max_map_size(MAX_COLLECTION_SIZE);
+    // The sandbox: `import` would otherwise read script files from disk.
+    engine.set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new());
     engine.register_type_with_name::<Client>("Client");
     engine.register_type_with_name::<ScriptFile>("File");
     engine.register_type_with_name::<runner::Failure>("Failure");
