@@ -70,10 +70,9 @@ impl FileConfig {
 
 /// Seconds as given by a person (flag, env, file) into a duration; must be positive and finite.
 pub fn seconds(name: &str, value: f64) -> Result<Duration, String> {
-    if value.is_finite() && value > 0.0 {
-        Ok(Duration::from_secs_f64(value))
-    } else {
-        Err(format!("{name} must be a positive number of seconds, not {value}"))
+    match Duration::try_from_secs_f64(value) {
+        Ok(d) if value > 0.0 => Ok(d),
+        _ => Err(format!("{name} must be a positive number of seconds (at most about 1.8e19), not {value}")),
     }
 }
 

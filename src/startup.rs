@@ -10,7 +10,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use trafficlight_actors::allocator::{self, Allocator};
 use trafficlight_actors::case::CaseSpec;
-use trafficlight_actors::{Provisioner, RunReport, StaticServers};
+use trafficlight_actors::{Provisioner, StaticServers};
 
 /// A started server: its address, its allocator and a handle to stop it.
 pub struct Running {
@@ -67,13 +67,20 @@ pub async fn run_to_end(running: Running) -> i32 {
             ended.await
         }
     };
-    let report: RunReport = report.unwrap_or_default();
-    print!("{}", report.summary());
     running.handle.stop(true).await;
-    if report.succeeded() {
-        0
-    } else {
-        1
+    match report {
+        Ok(report) => {
+            print!("{}", report.summary());
+            if report.succeeded() {
+                0
+            } else {
+                1
+            }
+        }
+        Err(e) => {
+            eprintln!("error: the run's report was lost ({e}); counting the run as failed");
+            1
+        }
     }
 }
 

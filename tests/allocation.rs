@@ -112,3 +112,23 @@ async fn a_case_needing_three_adapters_is_not_starved_by_a_stream_of_one_adapter
     app.wait_for_case("small.1", "running").await;
     assert_eq!(app.case_state("small.2").await, "waiting");
 }
+
+#[actix_web::test]
+async fn a_case_that_cannot_start_does_not_hold_back_adapters_from_one_that_can() {
+    // The first case needs an android adapter that never comes; its web slot must not
+    // keep a web adapter from the second case, or neither would ever run.
+    let needs_android = [("web", json!("element-web")), ("phone", json!("element-android"))];
+    let needs_two_web = [("a", json!("element-web")), ("b", json!("element-web"))];
+    let versioned = [("w", json!("element-web")), ("v", json!({"type": "element-web", "version": "3"}))];
+    let app = TestApp::spawn(vec![
+        case("first.1", &needs_android, steps(vec![])),
+        case("versioned.1", &versioned, steps(vec![])),
+        case("second.1", &needs_two_web, steps(vec![])),
+    ])
+    .await;
+    app.register_type("w1", "element-web").await;
+    app.register_type("w2", "element-web").await;
+    app.wait_for_case("second.1", "success").await;
+    assert_eq!(app.case_state("first.1").await, "waiting");
+    assert_eq!(app.case_state("versioned.1").await, "waiting");
+}

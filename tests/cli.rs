@@ -45,6 +45,8 @@ fn serve_refuses_bad_flags_and_empty_directories_with_status_2() {
     let out = Command::new(BIN).args(["serve", "--idle-timeout=-3"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("idle timeout must be a positive number"));
+    let out = Command::new(BIN).args(["serve", "--idle-timeout", "1e20"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "a huge timeout is refused, not a panic");
 }
 
 /// Starts `trafficlight serve` on a free port; answers the child and its base URL.

@@ -397,3 +397,23 @@ async fn respond_naming_another_action_id_in_the_body_is_a_conflict_and_the_acti
     assert_eq!(status, StatusCode::OK);
     assert_eq!(results.next().await, Ok(json!({"response": "sent"})), "the test sees the response without the id");
 }
+
+#[actix_web::test]
+async fn a_respond_body_id_that_is_not_an_action_id_is_the_adapters_data() {
+    let (body, mut results) = recording("alice", vec![("create_room", json!({"name": "room"}))]);
+    let app = TestApp::spawn(alice(body)).await;
+    app.register_type("a", "element-web").await;
+    app.next_action("a").await;
+    let (status, body) = app.respond("a", json!({"response": "created", "id": "!room:hs1"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(results.next().await, Ok(json!({"response": "created", "id": "!room:hs1"})));
+}
+
+#[actix_web::test]
+async fn poll_ignores_query_parameters_it_does_not_know() {
+    let app = TestApp::spawn(alice(steps(vec![]))).await;
+    app.register_type("a", "hydrogen-web").await;
+    let (status, answer) = app.get("/client/a/poll?t=1700000000&_=x").await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["action"], "idle");
+}

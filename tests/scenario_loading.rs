@@ -2,7 +2,8 @@
 //! kind of broken script is refused with its file, line and column.
 //! Broken inputs tried: a syntax error, no `fn needs()`, needs() returning a non-map,
 //! a slot with a number for a client type, a mistyped client variable in the body, a
-//! runtime error inside needs(), two tests of the same name, a bad --pattern glob.
+//! runtime error inside needs(), an endless needs(), a timeout too large for a duration,
+//! two tests of the same name, a bad --pattern glob.
 
 mod common;
 
@@ -88,6 +89,8 @@ fn broken_scripts_are_refused_with_file_line_and_column() {
         ("\nfn needs() { #{ clients: #{ alice: [5] } } }\n".to_string(), ":2:1:", "a client type is a word"),
         (format!("{ok_needs}\nalcie.reload();\n"), ":3:1:", "alcie"),
         ("fn needs() { let x = 1 / 0; #{ clients: #{ a: [\"x\"] } } }\n".to_string(), ":1:", "needs() failed"),
+        ("fn needs() { loop {} }\n".to_string(), ":1:", "needs() failed"),
+        ("fn needs() { #{ clients: #{ a: [\"x\"] }, timeout: 1e20 } }\n".to_string(), ":1:1:", "timeout"),
     ] {
         let error = load_error(&source);
         assert!(error.contains("broken.rhai"), "{error}");

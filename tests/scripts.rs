@@ -181,8 +181,9 @@ async fn log_lines_and_actions_are_kept_with_the_case() {
 
 #[actix_web::test]
 async fn a_failing_parallel_branch_ends_the_case_at_once_and_releases_the_other_branch() {
-    let script =
-        format!("{TWO_WEB}\nparallel([|| fail(\"branch one broke\"), || bob.send_message(\"never answered\")]);\n");
+    let script = format!(
+        "{TWO_WEB}\nparallel([\n    || {{ let x = 1;\n        fail(\"branch one broke\") }},\n    || bob.send_message(\"never answered\"),\n]);\n"
+    );
     let app = TestApp::spawn(script_cases(&[("branches.rhai", &script)])).await;
     app.register_type("a", "element-web").await;
     app.register_type("b", "element-web").await;
@@ -190,6 +191,7 @@ async fn a_failing_parallel_branch_ends_the_case_at_once_and_releases_the_other_
     let case = &report.cases[0];
     assert_eq!(case.state, CaseState::Failed, "{}", report.summary());
     assert!(case.errors[0].contains("branch one broke"), "{:?}", case.errors);
+    assert!(case.errors[0].contains("branches.rhai:5:"), "the line in the branch: {:?}", case.errors);
     assert_eq!(app.poll("b").await["action"], "exit", "bob's unanswered action was cancelled");
 }
 
@@ -256,4 +258,15 @@ async fn scripts_cannot_import_files_from_disk() {
     let case = &report.cases[0];
     assert_eq!(case.state, CaseState::Error, "{}", report.summary());
     assert!(case.errors[0].contains("importer.rhai:2:"), "{:?}", case.errors);
+}
+
+#[actix_web::test]
+async fn long_log_lines_are_cut() {
+    let script =
+        "fn needs() { #{ clients: #{ alice: [\"element-web\"] } } }\nlet s = \"\";\ns.pad(100000, 'x');\nlog(s);\n";
+    let app = TestApp::spawn(script_cases(&[("long_log.rhai", script)])).await;
+    app.register_type("a", "element-web").await;
+    let report = app.run_ended().await;
+    let line = &report.cases[0].log[0];
+    assert!(line.len() < 5000 && line.ends_with("[...]"), "{} bytes", line.len());
 }

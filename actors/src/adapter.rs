@@ -21,6 +21,15 @@ pub const UNALLOCATED_POLL_DELAY_MS: u64 = 30_000;
 /// `delay` told to an allocated adapter with no pending action, in milliseconds.
 pub const ALLOCATED_POLL_DELAY_MS: u64 = 5_000;
 
+/// Action ids are `act-1`, `act-2`, ...: distinct enough that a respond body's own `id`
+/// field (an adapter's data) is not taken for one.
+pub const ACTION_ID_PREFIX: &str = "act-";
+
+/// Whether `id` has the form of an action id.
+pub fn is_action_id(id: &str) -> bool {
+    id.strip_prefix(ACTION_ID_PREFIX).is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// The adapter asks for its next action, holding the request up to `wait` for one.
 #[derive(Message)]
 #[rtype(result = "PollReply")]
@@ -313,8 +322,6 @@ impl AdapterActor {
         self.remembered_error = Some(error.clone());
         if let Some(a) = &self.assignment {
             a.case.do_send(case::AdapterFailed { client: a.client.clone(), error: error.clone() });
-        } else {
-            self.allocator.do_send(allocator::AdapterLost { uuid: self.uuid.clone() });
         }
         self.finish(format!("adapter finished after an error: {error}"), error);
     }
@@ -471,13 +478,11 @@ impl Handler<Perform> for AdapterActor {
         }
         let (tx, rx) = oneshot::channel();
         self.next_action += 1;
-        let id = format!("act-{}", self.next_action);
+        let id = format!("{ACTION_ID_PREFIX}{}", self.next_action);
         let deadline = self.timeouts.action.map(|after| {
             let id = id.clone();
             ctx.run_later(after, move |act, _| act.action_deadline_passed(&id, after))
         });
-        // The active timeout counts from the moment there is something to do.
-        self.last_seen = Instant::now();
         self.pending = Some(Pending { id, action: msg.action, data: msg.data, reply: tx, deadline });
         self.wake_waiters();
         let client = self.client_name();

@@ -20,6 +20,8 @@ use std::time::{Duration, SystemTime};
 pub const DESTROY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Log lines kept per case; a script that logs in a loop must not eat the memory.
 pub const MAX_LOG_LINES: usize = 10_000;
+/// Longest log line kept, in bytes; longer ones are cut (a whole timeline is not a line).
+pub const MAX_LOG_LINE: usize = 4096;
 
 /// The allocator has found adapters for every slot: prepare and run.
 #[derive(Message)]
@@ -149,11 +151,6 @@ impl CaseActor {
         }
     }
 
-    fn set_state(&mut self, state: CaseState) {
-        self.state = state;
-        self.allocator.do_send(allocator::CaseChanged { id: self.spec.id.clone(), state });
-    }
-
     fn provisioned(&mut self, result: Result<Vec<Homeserver>, String>, ctx: &mut Context<Self>) {
         match result {
             Err(e) => self.end(Outcome::Error(format!("provisioning homeservers failed: {e}")), ctx),
@@ -169,7 +166,7 @@ impl CaseActor {
     }
 
     fn run_body(&mut self, ctx: &mut Context<Self>) {
-        self.set_state(CaseState::Running);
+        self.state = CaseState::Running;
         let context = CaseContext {
             case_id: self.spec.id.clone(),
             test: self.spec.test.clone(),
@@ -269,7 +266,7 @@ impl Handler<Start> for CaseActor {
         }
         self.clients = msg.clients;
         self.started_at = Some(SystemTime::now());
-        self.set_state(CaseState::Preparing);
+        self.state = CaseState::Preparing;
         let timeout = self.spec.timeout.unwrap_or(self.timeouts.case);
         ctx.run_later(timeout, move |act, ctx| {
             act.end(Outcome::Error(format!("timed out: the case took longer than {} s", timeout.as_secs_f64())), ctx);
@@ -296,7 +293,13 @@ impl Handler<Log> for CaseActor {
 
     fn handle(&mut self, msg: Log, _ctx: &mut Context<Self>) {
         if self.log.len() < MAX_LOG_LINES {
-            self.log.push(msg.0);
+            let mut line = msg.0;
+            if line.len() > MAX_LOG_LINE {
+                let cut = (0..=MAX_LOG_LINE).rev().find(|i| line.is_char_boundary(*i)).unwrap_or(0);
+                line.truncate(cut);
+                line.push_str(" [...]");
+            }
+            self.log.push(line);
         }
     }
 }

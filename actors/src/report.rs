@@ -17,9 +17,9 @@ pub struct RunReport {
 }
 
 impl RunReport {
-    /// Whether every case succeeded (the process exits 0 only then).
+    /// Whether the run had cases and every one succeeded (the process exits 0 only then).
     pub fn succeeded(&self) -> bool {
-        self.cases.iter().all(|c| c.state == CaseState::Success)
+        !self.cases.is_empty() && self.cases.iter().all(|c| c.state == CaseState::Success)
     }
 
     /// The cases grouped per test, tests in order of first appearance.

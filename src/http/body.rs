@@ -23,19 +23,16 @@ pub fn check_uuid(uuid: &str) -> Result<(), ApiError> {
     }
 }
 
-/// `?wait=S&id=X` of polls and responds.
+/// `?wait=S&id=X` of polls and responds. Other parameters (a cache buster, a tracing
+/// tag) are ignored: a poll must answer 200 to every existing adapter.
 #[derive(Debug, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct PollQuery {
     pub wait: Option<String>,
     pub id: Option<String>,
-    /// The dashboard's auto-refresh flag is tolerated here too.
-    #[serde(rename = "_")]
-    pub cache_buster: Option<String>,
 }
 
 impl PollQuery {
-    /// Parses the query string; unknown parameters are tolerated only as `_`.
+    /// Parses the query string.
     pub fn parse(req: &HttpRequest) -> Result<Self, ApiError> {
         serde_urlencoded::from_str(req.query_string())
             .map_err(|e| ApiError::BadRequest(format!("bad query string {:?}: {e}", req.query_string())))

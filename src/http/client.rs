@@ -1,12 +1,12 @@
 //! `/client/{uuid}/register|poll|respond|error`: the adapter protocol (PROTOCOL.md).
 
 use super::body::{check_uuid, read_body, require_json_object, respond_object, PollQuery};
-use super::{ApiError, AppState};
+use super::{unknown_adapter, ApiError, AppState};
 use crate::config::JSON_BODY_LIMIT;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 use trafficlight_actors::adapter::{self, PollAnswer};
-use trafficlight_actors::allocator::{Forward, Register, RegisterError, UnknownAdapter};
+use trafficlight_actors::allocator::{Forward, Register, RegisterError, ReportError, UnknownAdapter};
 
 /// Registers the adapter routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -18,10 +18,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/client/{uuid}/error", web::post().to(report_error));
 }
 
-fn unknown(uuid: &str) -> ApiError {
-    ApiError::NotFound(format!("no record of adapter {uuid}: register it first"))
-}
-
 async fn register(
     state: web::Data<AppState>,
     uuid: web::Path<String>,
@@ -30,9 +26,6 @@ async fn register(
 ) -> Result<HttpResponse, ApiError> {
     check_uuid(&uuid)?;
     let registration = require_json_object(&req, &read_body(payload, JSON_BODY_LIMIT).await?)?;
-    if !registration.get("type").is_some_and(Value::is_string) {
-        return Err(ApiError::BadRequest("the registration needs a string field 'type' (e.g. \"element-web\")".into()));
-    }
     let reply = state.allocator.send(Register { uuid: uuid.into_inner(), registration }).await?;
     match reply {
         Ok(()) => Ok(HttpResponse::Ok().json(json!({}))),
@@ -65,21 +58,22 @@ async fn respond(
     let uuid = uuid.into_inner();
     let message = adapter::Respond { id, body: Value::Object(body), wait };
     match state.allocator.send(Forward(uuid.clone(), message)).await? {
-        Err(UnknownAdapter) => Err(unknown(&uuid)),
+        Err(UnknownAdapter) => Err(unknown_adapter(&uuid)),
         Ok(Err(refused)) => Err(ApiError::Conflict(refused.to_string())),
         Ok(Ok(None)) => Ok(HttpResponse::Ok().json(json!({}))),
         Ok(Ok(Some(next))) => Ok(HttpResponse::Ok().json(next.answer().await)),
     }
 }
 
-/// The action id a respond names: `?id=` or a string field `id` of the body. The body's
-/// is removed, so the test sees only what the adapter answered.
+/// The action id a respond names: `?id=`, or a field `id` of the body that has the form
+/// of our action ids (`act-N`; any other `id` is the adapter's own data and stays). The
+/// body's is removed, so the test sees only what the adapter answered.
 fn take_action_id(from_query: Option<String>, body: &mut Map<String, Value>) -> Option<String> {
     if from_query.is_some() {
         return from_query;
     }
-    match body.get("id") {
-        Some(Value::String(_)) => body.remove("id").and_then(|v| v.as_str().map(str::to_owned)),
+    match body.get("id").and_then(Value::as_str) {
+        Some(id) if adapter::is_action_id(id) => body.remove("id").and_then(|v| v.as_str().map(str::to_owned)),
         _ => None,
     }
 }
@@ -103,10 +97,10 @@ async fn report_error(
         Some(other) => other.to_string(),
     };
     let kind = Some(text("type")).filter(|t| !t.is_empty()).unwrap_or_else(|| "unknown".into());
-    let message = adapter::ReportError { kind, details: text("details"), path: text("path") };
+    let report = adapter::ReportError { kind, details: text("details"), path: text("path") };
     let uuid = uuid.into_inner();
-    match state.allocator.send(Forward(uuid.clone(), message)).await? {
+    match state.allocator.send(ReportError { uuid: uuid.clone(), report }).await? {
         Ok(()) => Ok(HttpResponse::Ok().json(json!({}))),
-        Err(UnknownAdapter) => Err(unknown(&uuid)),
+        Err(UnknownAdapter) => Err(unknown_adapter(&uuid)),
     }
 }

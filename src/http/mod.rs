@@ -23,7 +23,11 @@ pub struct AppState {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     client::configure(cfg);
     upload::configure(cfg);
-    cfg.route("/", web::get().to(|| async { HttpResponse::Found().insert_header(("Location", "/status")).finish() }));
+}
+
+/// 404 for a uuid that names no adapter (never registered, or dropped).
+pub fn unknown_adapter(uuid: &str) -> ApiError {
+    ApiError::NotFound(format!("no record of adapter {uuid}: register it first"))
 }
 
 /// JSON 404 for any path we do not serve.

@@ -26,9 +26,7 @@ async fn upload(
     check_uuid(&uuid)?;
     let uuid = uuid.into_inner();
     let target = match state.allocator.send(Forward(uuid.clone(), adapter::Upload)).await? {
-        Err(UnknownAdapter) => {
-            return Err(ApiError::NotFound(format!("no record of adapter {uuid}: register it first")))
-        }
+        Err(UnknownAdapter) => return Err(super::unknown_adapter(&uuid)),
         Ok(Err(e @ UploadRefused::NotAllocated(_))) => return Err(ApiError::Conflict(e.to_string())),
         Ok(Ok(target)) => target,
     };

@@ -23,6 +23,8 @@ use std::sync::Arc;
 /// The action vocabulary, compiled into the binary; `prelude.rhai` beside the scenarios
 /// adds to it or overrides it.
 pub const PRELUDE: &str = include_str!("prelude.rhai");
+/// How many operations `needs()` may take (it builds a map; a million is plenty).
+const NEEDS_MAX_OPERATIONS: u64 = 1_000_000;
 /// The name of the optional prelude file at the top of the scenarios directory.
 pub const USER_PRELUDE_FILE: &str = "prelude.rhai";
 
@@ -108,7 +110,9 @@ pub fn load_prelude(dir: &Path) -> Result<AST, ScenarioError> {
 /// variables, so a mistyped client name fails the start and not the run.
 pub fn load_source(path: &Path, source: &str, prelude: &AST) -> Result<Scenario, ScenarioError> {
     let file = path.display().to_string();
-    let engine = engine::checking_engine();
+    let mut engine = engine::checking_engine();
+    // needs() runs at start, before any deadline: an endless one must fail, not hang the start.
+    engine.set_max_operations(NEEDS_MAX_OPERATIONS);
     let script = engine::compile(&engine, &file, source)?;
     let needs = needs::evaluate(&engine, &file, source, &script)?;
     engine::check_variables(&file, source, &needs)?;

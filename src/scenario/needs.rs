@@ -38,9 +38,13 @@ pub fn evaluate(engine: &Engine, file: &str, source: &str, ast: &AST) -> Result<
         });
     }
     let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
-    let value: rhai::Dynamic = engine
-        .call_fn_with_options(options, &mut Scope::new(), ast, "needs", ())
-        .map_err(|e| ScenarioError::at(file, e.position(), format!("needs() failed: {e}")))?;
+    let value: rhai::Dynamic =
+        engine.call_fn_with_options(options, &mut Scope::new(), ast, "needs", ()).map_err(|e| {
+            match e.position().is_none() {
+                true => err(format!("needs() failed: {e}")),
+                false => ScenarioError::at(file, e.position(), format!("needs() failed: {e}")),
+            }
+        })?;
     let value: Value = rhai::serde::from_dynamic(&value)
         .map_err(|e| err(format!("needs() returned something that is not data: {e}")))?;
     parse(value).map_err(err)
@@ -72,10 +76,10 @@ fn parse(value: Value) -> Result<Needs, String> {
     }
     let timeout = match map.get("timeout") {
         None => None,
-        Some(Value::Number(n)) if n.as_f64().is_some_and(|s| s > 0.0 && s.is_finite()) => {
-            Some(Duration::from_secs_f64(n.as_f64().unwrap_or_default()))
-        }
-        Some(other) => return Err(format!("timeout must be a positive number of seconds, not {other}")),
+        Some(value) => match value.as_f64().map(|s| (s, Duration::try_from_secs_f64(s))) {
+            Some((s, Ok(d))) if s > 0.0 => Some(d),
+            _ => return Err(format!("timeout must be a positive number of seconds, not {value}")),
+        },
     };
     let name = match map.get("name") {
         None => None,
@@ -204,6 +208,8 @@ mod tests {
             (json!({"clients": {"1x": ["a"]}}), "not a usable variable name"),
             (json!({"clients": {"a": ["x"]}, "colour": 1}), "unknown key 'colour'"),
             (json!({"clients": {"a": ["x"]}, "timeout": -1}), "positive number"),
+            (json!({"clients": {"a": ["x"]}, "timeout": 1e20}), "positive number"),
+            (json!({"clients": {"a": ["x"]}, "timeout": "600"}), "positive number"),
             (json!({"clients": {"a": ["x"]}, "servers": {"names": []}}), "servers.names"),
             (json!({"clients": {"a": ["x"]}, "servers": {"names": ["a"]}}), "both a client slot and a server"),
         ] {

@@ -166,13 +166,19 @@ pub fn check_equal(left: Dynamic, right: Dynamic, message: Option<&str>) -> Resu
 
 /// The outcome of a script that threw `err`: its verdict, or an error naming where.
 fn outcome_of(err: &EvalAltResult, file: &str) -> Outcome {
-    let location = place(file, err.position());
+    // Where in the test it went wrong: the call site in the body, or, inside a closure (a
+    // parallel() branch), the line in the closure, which is the test author's line too.
+    let mut location = place(file, err.position());
     let mut root = err;
     let mut trail = Vec::new();
     while let EvalAltResult::ErrorInFunctionCall(name, source, inner, _) = root {
-        if !name.starts_with("anon$") {
-            let at = place(if source.is_empty() { file } else { source }, inner.position());
-            trail.push(format!("in {name}() at {at}"));
+        let source = if source.is_empty() { file } else { source.as_str() };
+        if name.starts_with("anon$") {
+            if source == file {
+                location = place(file, inner.position());
+            }
+        } else {
+            trail.push(format!("in {name}() at {}", place(source, inner.position())));
         }
         root = inner;
     }

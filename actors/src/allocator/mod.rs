@@ -2,18 +2,23 @@
 //! adapters to waiting cases, drops adapters that stopped polling, routes requests to
 //! adapters, and notices when every case has ended.
 
+mod idle;
+mod run;
+
 use crate::adapter::{self, AdapterActor};
-use crate::case::{self, CaseActor, CaseSpec, Slot};
+use crate::case::{self, CaseActor, CaseSpec};
 use crate::config::Timeouts;
 use crate::matching::maximum_matching;
 use crate::provision::Provisioner;
 use crate::report::{CaseReport, RunReport};
-use crate::requirement::{ClientRequirement, Registration};
-use crate::snapshot::{AdapterSnapshot, CaseSnapshot, CaseState};
+use crate::requirement::Registration;
+use crate::snapshot::{AdapterSnapshot, CaseSnapshot};
 use actix::prelude::*;
 use futures::future::join_all;
+use idle::IdleIndex;
+use run::{CaseEntry, Run};
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::oneshot;
@@ -65,11 +70,13 @@ pub struct IdleExpired {
     pub uuid: String,
 }
 
-/// An unallocated adapter reported an error and is finished.
+/// An adapter reports an error. Routed through the allocator (not [`Forward`]) so an
+/// idle adapter leaves the idle index before any case can be given it.
 #[derive(Message)]
-#[rtype(result = "()")]
-pub struct AdapterLost {
+#[rtype(result = "Result<(), UnknownAdapter>")]
+pub struct ReportError {
     pub uuid: String,
+    pub report: adapter::ReportError,
 }
 
 /// An adapter has been answered `exit` for the first time.
@@ -77,14 +84,6 @@ pub struct AdapterLost {
 #[rtype(result = "()")]
 pub struct ExitDelivered {
     pub uuid: String,
-}
-
-/// A case moved to a new (non-final) state.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct CaseChanged {
-    pub id: String,
-    pub state: CaseState,
 }
 
 /// A case has ended and released what it held.
@@ -103,11 +102,6 @@ pub struct Status;
 #[derive(Message)]
 #[rtype(result = "Option<CaseSnapshot>")]
 pub struct CaseStatus(pub String);
-
-/// The address of case `id`, for messages to it (its files, its log).
-#[derive(Message)]
-#[rtype(result = "Option<Addr<CaseActor>>")]
-pub struct FindCase(pub String);
 
 /// The whole picture at one moment.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -150,95 +144,13 @@ enum AdapterStatus {
     Finished,
 }
 
-struct AdapterEntry {
+/// An adapter as the allocator tracks it.
+pub(crate) struct AdapterEntry {
     addr: Addr<AdapterActor>,
     registration: Arc<Registration>,
     seq: u64,
     status: AdapterStatus,
     exit_delivered: bool,
-}
-
-struct CaseEntry {
-    addr: Addr<CaseActor>,
-    slots: Vec<Slot>,
-    state: CaseState,
-    report: Option<CaseReport>,
-}
-
-struct Run {
-    id: String,
-    order: Vec<String>,
-    cases: HashMap<String, CaseEntry>,
-    /// Case ids still waiting for adapters, oldest first.
-    waiting: Vec<String>,
-    report: Option<RunReport>,
-    released: bool,
-}
-
-/// Idle adapters by registration order, indexed by `type` so that matching one slot
-/// looks only at adapters of the types it accepts.
-#[derive(Default)]
-struct IdleIndex {
-    by_type: HashMap<String, BTreeMap<u64, String>>,
-    all: BTreeMap<u64, String>,
-}
-
-impl IdleIndex {
-    fn insert(&mut self, seq: u64, uuid: &str, registration: &Registration) {
-        if let Some(t) = registration.get("type").and_then(Value::as_str) {
-            self.by_type.entry(t.to_string()).or_default().insert(seq, uuid.to_string());
-        }
-        self.all.insert(seq, uuid.to_string());
-    }
-
-    fn remove(&mut self, seq: u64, registration: &Registration) {
-        if let Some(t) = registration.get("type").and_then(Value::as_str) {
-            if let Some(of_type) = self.by_type.get_mut(t) {
-                of_type.remove(&seq);
-                if of_type.is_empty() {
-                    self.by_type.remove(t);
-                }
-            }
-        }
-        self.all.remove(&seq);
-    }
-
-    fn len(&self) -> usize {
-        self.all.len()
-    }
-
-    /// False when no idle adapter can meet `requirement` (no adapter of its type at all).
-    fn may_have(&self, requirement: &ClientRequirement) -> bool {
-        match requirement.type_key() {
-            Some(t) => self.by_type.contains_key(t),
-            None => !self.all.is_empty(),
-        }
-    }
-
-    /// Up to `limit` idle adapters, oldest first, that meet `requirement` and are not
-    /// `taken`. A case with k slots never needs more than k candidates per slot: a slot
-    /// with k of them always finds one free, whatever the other k-1 slots took.
-    fn candidates(
-        &self,
-        requirement: &ClientRequirement,
-        limit: usize,
-        taken: &HashSet<String>,
-        adapters: &HashMap<String, AdapterEntry>,
-    ) -> Vec<String> {
-        let pool = match requirement.type_key() {
-            Some(t) => match self.by_type.get(t) {
-                Some(of_type) => of_type,
-                None => return Vec::new(),
-            },
-            None => &self.all,
-        };
-        pool.values()
-            .filter(|uuid| !taken.contains(*uuid))
-            .filter(|uuid| adapters.get(*uuid).is_some_and(|e| requirement.matches(&e.registration)))
-            .take(limit)
-            .cloned()
-            .collect()
-    }
 }
 
 /// The supervisor of one run's adapters and cases.
@@ -273,17 +185,20 @@ impl Allocator {
     }
 
     /// Gives idle adapters to waiting cases, oldest case first. The oldest cases that cannot
-    /// start yet (up to [`RESERVING_CASES`]) keep the adapters of their best partial
-    /// matching from younger cases, so a case needing three adapters is not starved by a
-    /// stream of one-adapter cases; bounding them keeps the cost of one event linear in the
-    /// waiting cases instead of quadratic in the adapters.
-    fn allocate(&mut self, ctx: &mut Context<Self>) {
+    /// start yet for want of more adapters (up to [`RESERVING_CASES`]) keep those of their
+    /// best partial matching from younger cases, so a case needing three adapters is not
+    /// starved by a stream of one-adapter cases. A case with a slot that no idle adapter can
+    /// fill at all holds nothing back: it could not start anyway, and must not stall cases
+    /// that can. Bounding the reserving cases keeps one event's cost linear in the waiting
+    /// cases rather than quadratic in the adapters.
+    fn allocate(&mut self) {
         let Some(run) = self.run.as_ref() else { return };
         if run.waiting.is_empty() || self.idle.len() == 0 {
             return;
         }
         // Adapters held back for older cases, or given to a case earlier in this pass.
         let mut taken: HashSet<String> = HashSet::new();
+        let mut known_unmet: HashSet<String> = HashSet::new();
         let mut reserving = 0;
         let mut starting: Vec<(String, Vec<String>)> = Vec::new();
         for case_id in &run.waiting {
@@ -291,9 +206,8 @@ impl Allocator {
                 break;
             }
             let slots = &run.cases[case_id].slots;
-            let fillable = slots.iter().all(|slot| self.idle.may_have(&slot.requirement));
-            if !fillable && reserving >= RESERVING_CASES {
-                continue; // cheap: most blocked cases stop here, at a hash lookup per slot
+            if !slots.iter().all(|slot| self.idle.can_meet(&slot.requirement, &self.adapters, &mut known_unmet)) {
+                continue;
             }
             let candidates: Vec<Vec<String>> = slots
                 .iter()
@@ -301,22 +215,22 @@ impl Allocator {
                 .collect();
             let matching = maximum_matching(&candidates);
             let complete = matching.iter().all(Option::is_some);
-            if complete || reserving < RESERVING_CASES {
-                reserving += usize::from(!complete);
-                taken.extend(matching.iter().flatten().cloned());
-            }
             if complete {
+                taken.extend(matching.iter().flatten().cloned());
                 starting.push((case_id.clone(), matching.into_iter().flatten().collect()));
+            } else if reserving < RESERVING_CASES {
+                reserving += 1;
+                taken.extend(matching.into_iter().flatten());
             }
         }
         for (case_id, uuids) in starting {
-            self.start_case(&case_id, uuids, ctx);
+            self.start_case(&case_id, uuids);
         }
     }
 
-    fn start_case(&mut self, case_id: &str, uuids: Vec<String>, ctx: &mut Context<Self>) {
+    fn start_case(&mut self, case_id: &str, uuids: Vec<String>) {
         let Some(run) = self.run.as_mut() else { return };
-        run.waiting.retain(|id| id != case_id);
+        run.stop_waiting(case_id);
         let entry = &run.cases[case_id];
         let files_dir = self.output_dir.join(case_id);
         let mut clients = Vec::new();
@@ -342,30 +256,27 @@ impl Allocator {
             clients.iter().map(|c| format!("{}={}", c.name, c.uuid)).collect::<Vec<_>>().join(", ")
         );
         entry.addr.do_send(case::Start { clients });
-        let _ = ctx;
     }
 
-    fn queue_expired(&mut self, case_id: &str, ctx: &mut Context<Self>) {
+    fn queue_expired(&mut self, case_id: &str) {
         let Some(run) = self.run.as_mut() else { return };
-        if !run.waiting.iter().any(|id| id == case_id) {
+        if !run.is_waiting(case_id) {
             return;
         }
-        run.waiting.retain(|id| id != case_id);
+        run.stop_waiting(case_id);
         let waited = self.timeouts.queue.unwrap_or_default().as_secs_f64();
         run.cases[case_id].addr.do_send(case::Skip {
             reason: format!("no matching adapters registered within the queue timeout ({waited} s)"),
         });
         // What this case held back from younger cases is free again.
-        self.allocate(ctx);
+        self.allocate();
     }
 
     fn check_run_end(&mut self, ctx: &mut Context<Self>) {
         let Some(run) = self.run.as_mut() else { return };
-        if run.report.is_some() || !run.cases.values().all(|c| c.report.is_some()) {
+        if !run.conclude_if_done() {
             return;
         }
-        let cases = run.order.iter().filter_map(|id| run.cases[id].report.clone()).collect();
-        run.report = Some(RunReport { id: run.id.clone(), cases });
         log::info!("run {} has ended; telling every adapter to exit", run.id);
         for entry in self.adapters.values_mut() {
             if entry.status != AdapterStatus::Finished {
@@ -430,7 +341,7 @@ impl Handler<Register> for Allocator {
         }
         log::info!("adapter {} registered: {}", msg.uuid, Value::Object((*registration).clone()));
         self.adapters.insert(msg.uuid, AdapterEntry { addr, registration, seq, status, exit_delivered: false });
-        self.allocate(ctx);
+        self.allocate();
         Ok(())
     }
 }
@@ -465,14 +376,7 @@ impl Handler<StartRun> for Allocator {
         if let Some(dup) = msg.cases.iter().find(|c| !seen.insert(c.id.clone())) {
             return Err(RunError::DuplicateCase(dup.id.clone()));
         }
-        let mut run = Run {
-            id: msg.id,
-            order: Vec::new(),
-            cases: HashMap::new(),
-            waiting: Vec::new(),
-            report: None,
-            released: false,
-        };
+        let mut run = Run::new(msg.id);
         for spec in msg.cases {
             let id = spec.id.clone();
             let slots = spec.slots.clone();
@@ -481,15 +385,13 @@ impl Handler<StartRun> for Allocator {
                 CaseActor::new(spec, ctx.address(), self.provisioner.clone(), self.timeouts.clone(), files_dir).start();
             if let Some(queue) = self.timeouts.queue {
                 let case_id = id.clone();
-                ctx.run_later(queue, move |act, ctx| act.queue_expired(&case_id, ctx));
+                ctx.run_later(queue, move |act, _| act.queue_expired(&case_id));
             }
-            run.order.push(id.clone());
-            run.waiting.push(id.clone());
-            run.cases.insert(id, CaseEntry { addr, slots, state: CaseState::Waiting, report: None });
+            run.add(id, CaseEntry { addr, slots, report: None });
         }
         log::info!("run {} starts with {} test cases", run.id, run.order.len());
         self.run = Some(run);
-        self.allocate(ctx);
+        self.allocate();
         self.check_run_end(ctx);
         Ok(())
     }
@@ -499,22 +401,12 @@ impl Handler<RunEnded> for Allocator {
     type Result = ResponseFuture<RunReport>;
 
     fn handle(&mut self, _msg: RunEnded, _ctx: &mut Context<Self>) -> Self::Result {
+        if let Some(report) = self.run.as_ref().filter(|r| r.released).and_then(|r| r.report.clone()) {
+            return Box::pin(futures::future::ready(report));
+        }
         let (tx, rx) = oneshot::channel();
         self.run_end_waiters.push(tx);
-        self.release_report_if_released();
         Box::pin(async move { rx.await.unwrap_or_default() })
-    }
-}
-
-impl Allocator {
-    fn release_report_if_released(&mut self) {
-        if self.run.as_ref().is_some_and(|r| r.released) {
-            if let Some(report) = self.run.as_ref().and_then(|r| r.report.clone()) {
-                for waiter in self.run_end_waiters.drain(..) {
-                    let _ = waiter.send(report.clone());
-                }
-            }
-        }
     }
 }
 
@@ -524,14 +416,7 @@ impl Handler<Shutdown> for Allocator {
     fn handle(&mut self, _msg: Shutdown, ctx: &mut Context<Self>) {
         match self.run.as_mut() {
             None => {
-                self.run = Some(Run {
-                    id: "none".into(),
-                    order: Vec::new(),
-                    cases: HashMap::new(),
-                    waiting: Vec::new(),
-                    report: None,
-                    released: false,
-                });
+                self.run = Some(Run::new("none".into()));
                 self.check_run_end(ctx);
             }
             Some(run) => {
@@ -558,16 +443,17 @@ impl Handler<IdleExpired> for Allocator {
     }
 }
 
-impl Handler<AdapterLost> for Allocator {
-    type Result = ();
+impl Handler<ReportError> for Allocator {
+    type Result = Result<(), UnknownAdapter>;
 
-    fn handle(&mut self, msg: AdapterLost, _ctx: &mut Context<Self>) {
-        if let Some(entry) = self.adapters.get_mut(&msg.uuid) {
-            if entry.status == AdapterStatus::Idle {
-                self.idle.remove(entry.seq, &entry.registration);
-            }
+    fn handle(&mut self, msg: ReportError, _ctx: &mut Context<Self>) -> Self::Result {
+        let entry = self.adapters.get_mut(&msg.uuid).ok_or(UnknownAdapter)?;
+        if entry.status == AdapterStatus::Idle {
+            self.idle.remove(entry.seq, &entry.registration);
             entry.status = AdapterStatus::Finished;
         }
+        entry.addr.do_send(msg.report);
+        Ok(())
     }
 }
 
@@ -584,35 +470,22 @@ impl Handler<ExitDelivered> for Allocator {
     }
 }
 
-impl Handler<CaseChanged> for Allocator {
-    type Result = ();
-
-    fn handle(&mut self, msg: CaseChanged, _ctx: &mut Context<Self>) {
-        if let Some(entry) = self.run.as_mut().and_then(|r| r.cases.get_mut(&msg.id)) {
-            if !entry.state.is_final() {
-                entry.state = msg.state;
-            }
-        }
-    }
-}
-
 impl Handler<CaseEnded> for Allocator {
     type Result = ();
 
     fn handle(&mut self, msg: CaseEnded, ctx: &mut Context<Self>) {
         let Some(run) = self.run.as_mut() else { return };
         let id = msg.report.id.clone();
-        run.waiting.retain(|w| *w != id);
+        run.stop_waiting(&id);
         for slot in msg.report.slots.iter() {
             if let Some(entry) = slot.uuid.as_ref().and_then(|u| self.adapters.get_mut(u)) {
                 entry.status = AdapterStatus::Finished;
             }
         }
         if let Some(entry) = run.cases.get_mut(&id) {
-            entry.state = msg.report.state;
             entry.report = Some(msg.report);
         }
-        self.allocate(ctx);
+        self.allocate();
         self.check_run_end(ctx);
     }
 }
@@ -649,13 +522,5 @@ impl Handler<CaseStatus> for Allocator {
                 None => None,
             }
         })
-    }
-}
-
-impl Handler<FindCase> for Allocator {
-    type Result = Option<Addr<CaseActor>>;
-
-    fn handle(&mut self, msg: FindCase, _ctx: &mut Context<Self>) -> Self::Result {
-        self.run.as_ref().and_then(|r| r.cases.get(&msg.0)).map(|c| c.addr.clone())
     }
 }
