@@ -195,38 +195,9 @@ async fn a_failing_parallel_branch_ends_the_case_at_once_and_releases_the_other_
     assert_eq!(app.poll("b").await["action"], "exit", "bob's unanswered action was cancelled");
 }
 
-/// A stand-in for a homeserver's registration endpoint (no Synapse runs in these tests):
-/// it records each `POST /_matrix/client/v3/register` body and answers as Synapse does.
-async fn fake_homeserver() -> (String, std::sync::mpsc::Receiver<serde_json::Value>) {
-    use actix_web::{web, App, HttpResponse, HttpServer};
-    let (tx, rx) = std::sync::mpsc::channel();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let server = HttpServer::new(move || {
-        let tx = tx.clone();
-        App::new().route(
-            "/_matrix/client/v3/register",
-            web::post().to(move |body: web::Json<serde_json::Value>| {
-                let tx = tx.clone();
-                async move {
-                    let user = body["username"].as_str().unwrap_or("").to_string();
-                    let _ = tx.send(body.into_inner());
-                    HttpResponse::Ok().json(json!({"user_id": format!("@{user}:hs1")}))
-                }
-            }),
-        )
-    })
-    .workers(1)
-    .listen(listener)
-    .unwrap()
-    .run();
-    actix_web::rt::spawn(server);
-    (url, rx)
-}
-
 #[actix_web::test]
 async fn android_users_are_registered_through_the_homeserver_api_and_then_log_in() {
-    let (hs_url, registrations) = fake_homeserver().await;
+    let (hs_url, registrations) = common::fake_homeserver().await;
     let script = "fn needs() { #{ clients: #{ alice: [\"element-android\"] }, servers: #{ names: [\"server\"] } } }\nalice.register(server);\n";
     let server = Homeserver { cs_api: hs_url.clone(), ..static_server() };
     let app = TestApp::spawn_with(|c| c.servers = vec![server], script_cases(&[("android.rhai", script)])).await;

@@ -129,16 +129,8 @@ impl TestApp {
 
     /// Uploads files as multipart/form-data.
     pub async fn upload(&self, uuid: &str, files: &[(&str, &[u8])]) -> (StatusCode, Value) {
-        let boundary = "trafficlight-test-boundary";
-        let mut body = Vec::new();
-        for (name, content) in files {
-            body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes());
-            body.extend_from_slice(content);
-            body.extend_from_slice(b"\r\n");
-        }
-        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-        let ct = format!("multipart/form-data; boundary={boundary}");
-        self.post_raw(&format!("/client/{uuid}/upload"), Some(&ct), body).await
+        let (content_type, body) = multipart(files);
+        self.post_raw(&format!("/client/{uuid}/upload"), Some(&content_type), body).await
     }
 
     /// Responds with a raw body: `query` is appended to the path (`?id=...`, `?wait=...`).
@@ -352,4 +344,46 @@ pub fn script_cases(scripts: &[(&str, &str)]) -> Vec<CaseSpec> {
     let dir = script_dir(scripts);
     let scenarios = trafficlight::scenario::load_dir(dir.path(), None).expect("scripts load");
     trafficlight::scenario::expand(&scenarios)
+}
+
+/// A stand-in for a homeserver's registration endpoint (no Synapse runs in these tests):
+/// it records each `POST /_matrix/client/v3/register` body and answers as Synapse does.
+pub async fn fake_homeserver() -> (String, std::sync::mpsc::Receiver<serde_json::Value>) {
+    use actix_web::{web, App, HttpResponse, HttpServer};
+    let (tx, rx) = std::sync::mpsc::channel();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = HttpServer::new(move || {
+        let tx = tx.clone();
+        App::new().route(
+            "/_matrix/client/v3/register",
+            web::post().to(move |body: web::Json<serde_json::Value>| {
+                let tx = tx.clone();
+                async move {
+                    let user = body["username"].as_str().unwrap_or("").to_string();
+                    let _ = tx.send(body.into_inner());
+                    HttpResponse::Ok().json(json!({"user_id": format!("@{user}:hs1")}))
+                }
+            }),
+        )
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    actix_web::rt::spawn(server);
+    (url, rx)
+}
+
+/// A multipart/form-data body with one file part per (name, content): its content type and bytes.
+pub fn multipart(files: &[(&str, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "trafficlight-test-boundary";
+    let mut body = Vec::new();
+    for (name, content) in files {
+        body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes());
+        body.extend_from_slice(content);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
 }
