@@ -1,0 +1,283 @@
+//! AdapterActor: one per registered adapter. Owns its registration, its pending action
+//! and whoever waits for it, held long polls, liveness and a remembered error.
+
+mod answer;
+mod state;
+
+pub use answer::*;
+
+use crate::allocator::{self, Allocator};
+use crate::body::ActionError;
+use crate::case::{self, CaseActor};
+use crate::config::Timeouts;
+use crate::requirement::Registration;
+use crate::snapshot::AdapterSnapshot;
+use crate::unix_millis;
+use actix::prelude::*;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::oneshot;
+
+/// The adapter asks for its next action, holding the request up to `wait` for one.
+#[derive(Message)]
+#[rtype(result = "PollReply")]
+pub struct Poll {
+    pub wait: Option<Duration>,
+}
+
+/// The adapter completes its pending action; with `wait`, then polls like [`Poll`].
+#[derive(Message)]
+#[rtype(result = "Result<Option<PollReply>, RespondError>")]
+pub struct Respond {
+    /// The action id the adapter answers, if it names one.
+    pub id: Option<String>,
+    pub body: Value,
+    pub wait: Option<Duration>,
+}
+
+/// The adapter reports that an action, or the adapter itself, broke.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ReportError {
+    /// `action` for a failed action, anything else for a broken adapter.
+    pub kind: String,
+    pub details: String,
+    pub path: String,
+}
+
+/// Where the adapter's uploads go: its case and client name.
+#[derive(Message)]
+#[rtype(result = "Result<UploadTarget, UploadRefused>")]
+pub struct Upload;
+
+/// The allocator gives the adapter to a case.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Assign {
+    pub case: Addr<CaseActor>,
+    pub case_id: String,
+    pub client: String,
+    pub files_dir: PathBuf,
+}
+
+/// The test asks the adapter to perform an action and waits for the response.
+#[derive(Message)]
+#[rtype(result = "Result<Value, ActionError>")]
+pub struct Perform {
+    pub action: String,
+    pub data: Value,
+}
+
+/// The adapter is done: every poll from now on answers `exit`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Finish {
+    pub reason: String,
+}
+
+/// The allocator drops the adapter: the actor stops.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Dismiss;
+
+/// A view of the adapter for the dashboard.
+#[derive(Message)]
+#[rtype(result = "AdapterSnapshot")]
+pub struct Snapshot;
+
+struct Assignment {
+    case: Addr<CaseActor>,
+    case_id: String,
+    client: String,
+    files_dir: PathBuf,
+}
+
+struct Pending {
+    id: String,
+    action: String,
+    data: Value,
+    reply: oneshot::Sender<Result<Value, ActionError>>,
+    deadline: Option<SpawnHandle>,
+}
+
+/// One registered adapter.
+pub struct AdapterActor {
+    uuid: String,
+    registration: Arc<Registration>,
+    allocator: Addr<Allocator>,
+    timeouts: Timeouts,
+    registered_at: SystemTime,
+    last_seen: Instant,
+    last_poll: Option<SystemTime>,
+    last_response: Option<SystemTime>,
+    assignment: Option<Assignment>,
+    finished: Option<String>,
+    pending: Option<Pending>,
+    waiters: Vec<(u64, oneshot::Sender<PollAnswer>)>,
+    next_waiter: u64,
+    remembered_error: Option<ActionError>,
+    actions_done: u64,
+    next_action: u64,
+    expiry_reported: bool,
+    exit_delivered: bool,
+}
+
+impl Actor for AdapterActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(crate::MAILBOX_CAPACITY);
+        ctx.run_interval(self.timeouts.liveness_check_period(), Self::check_liveness);
+    }
+}
+
+impl Handler<Poll> for AdapterActor {
+    type Result = MessageResult<Poll>;
+
+    fn handle(&mut self, msg: Poll, ctx: &mut Context<Self>) -> Self::Result {
+        self.last_seen = Instant::now();
+        self.last_poll = Some(SystemTime::now());
+        MessageResult(self.answer(msg.wait, ctx))
+    }
+}
+
+impl Handler<Respond> for AdapterActor {
+    type Result = Result<Option<PollReply>, RespondError>;
+
+    fn handle(&mut self, msg: Respond, ctx: &mut Context<Self>) -> Self::Result {
+        self.check_respond(msg.id.as_deref())?;
+        self.last_seen = Instant::now();
+        self.last_response = Some(SystemTime::now());
+        if let Some(pending) = self.pending.take() {
+            if let Some(handle) = pending.deadline {
+                ctx.cancel_future(handle);
+            }
+            self.actions_done += 1;
+            let _ = pending.reply.send(Ok(msg.body));
+        }
+        Ok(msg.wait.map(|wait| self.answer(Some(wait), ctx)))
+    }
+}
+
+impl Handler<ReportError> for AdapterActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ReportError, _ctx: &mut Context<Self>) {
+        self.last_seen = Instant::now();
+        if self.finished.is_some() {
+            log::info!("adapter {} reported an error after it finished: {}", self.uuid, msg.details);
+            return;
+        }
+        let client = self.client_name();
+        let error = if msg.kind == "action" {
+            ActionError::Failed { client, details: msg.details, path: msg.path }
+        } else {
+            ActionError::Adapter { client, kind: msg.kind, details: msg.details, path: msg.path }
+        };
+        if self.assignment.is_none() {
+            log::warn!("{error} while waiting for a test case; it is finished");
+        }
+        self.fail(error);
+    }
+}
+
+impl Handler<Upload> for AdapterActor {
+    type Result = Result<UploadTarget, UploadRefused>;
+
+    fn handle(&mut self, _msg: Upload, _ctx: &mut Context<Self>) -> Self::Result {
+        self.last_seen = Instant::now();
+        let a = self.assignment.as_ref().ok_or_else(|| UploadRefused::NotAllocated(self.uuid.clone()))?;
+        Ok(UploadTarget {
+            case: a.case.clone(),
+            case_id: a.case_id.clone(),
+            client: a.client.clone(),
+            dir: a.files_dir.clone(),
+        })
+    }
+}
+
+impl Handler<Assign> for AdapterActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Assign, _ctx: &mut Context<Self>) {
+        // Allocation is the start of the active period: the idle silence so far does not count.
+        self.last_seen = Instant::now();
+        self.assignment =
+            Some(Assignment { case: msg.case, case_id: msg.case_id, client: msg.client, files_dir: msg.files_dir });
+    }
+}
+
+impl Handler<Perform> for AdapterActor {
+    type Result = ResponseFuture<Result<Value, ActionError>>;
+
+    fn handle(&mut self, msg: Perform, ctx: &mut Context<Self>) -> Self::Result {
+        let refused = if self.finished.is_some() {
+            Some(self.remembered_error.clone().unwrap_or_else(|| ActionError::Cancelled {
+                client: self.client_name(),
+                reason: self.finished.clone().unwrap_or_default(),
+            }))
+        } else {
+            self.pending.as_ref().map(|p| ActionError::Busy { client: self.client_name(), pending: p.action.clone() })
+        };
+        if let Some(error) = refused {
+            return Box::pin(futures::future::ready(Err(error)));
+        }
+        let (tx, rx) = oneshot::channel();
+        self.next_action += 1;
+        let id = format!("{ACTION_ID_PREFIX}{}", self.next_action);
+        let deadline = self.timeouts.action.map(|after| {
+            let id = id.clone();
+            ctx.run_later(after, move |act, _| act.action_deadline_passed(&id, after))
+        });
+        self.pending = Some(Pending { id, action: msg.action, data: msg.data, reply: tx, deadline });
+        self.wake_waiters();
+        let client = self.client_name();
+        Box::pin(async move {
+            rx.await.unwrap_or_else(|_| Err(ActionError::Cancelled { client, reason: "the adapter is gone".into() }))
+        })
+    }
+}
+
+impl Handler<Finish> for AdapterActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Finish, _ctx: &mut Context<Self>) {
+        let error = ActionError::Cancelled { client: self.client_name(), reason: msg.reason.clone() };
+        self.finish(msg.reason, error);
+    }
+}
+
+impl Handler<Dismiss> for AdapterActor {
+    type Result = ();
+
+    fn handle(&mut self, _msg: Dismiss, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}
+
+impl Handler<Snapshot> for AdapterActor {
+    type Result = MessageResult<Snapshot>;
+
+    fn handle(&mut self, _msg: Snapshot, _ctx: &mut Context<Self>) -> Self::Result {
+        let state = match (&self.finished, &self.assignment) {
+            (Some(_), _) => "finished",
+            (None, Some(_)) => "allocated",
+            (None, None) => "idle",
+        };
+        MessageResult(AdapterSnapshot {
+            uuid: self.uuid.clone(),
+            registration: self.registration.clone(),
+            state,
+            case_id: self.assignment.as_ref().map(|a| a.case_id.clone()),
+            client: self.assignment.as_ref().map(|a| a.client.clone()),
+            current_action: self.pending.as_ref().map(|p| p.action.clone()),
+            finish_reason: self.finished.clone(),
+            actions_done: self.actions_done,
+            registered_at: unix_millis(self.registered_at),
+            last_poll: self.last_poll.map(unix_millis),
+            last_response: self.last_response.map(unix_millis),
+        })
+    }
+}

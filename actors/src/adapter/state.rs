@@ -1,0 +1,179 @@
+//! The adapter's own bookkeeping: what a poll is answered, holding and waking long
+//! polls, finishing, failing, and its liveness.
+
+use super::*;
+
+impl AdapterActor {
+    /// A fresh, unallocated adapter.
+    pub fn new(uuid: String, registration: Arc<Registration>, allocator: Addr<Allocator>, timeouts: Timeouts) -> Self {
+        AdapterActor {
+            uuid,
+            registration,
+            allocator,
+            timeouts,
+            registered_at: SystemTime::now(),
+            last_seen: Instant::now(),
+            last_poll: None,
+            last_response: None,
+            assignment: None,
+            finished: None,
+            pending: None,
+            waiters: Vec::new(),
+            next_waiter: 0,
+            remembered_error: None,
+            actions_done: 0,
+            next_action: 0,
+            expiry_reported: false,
+            exit_delivered: false,
+        }
+    }
+
+    pub(super) fn client_name(&self) -> String {
+        match &self.assignment {
+            Some(a) => format!("{} (adapter {})", a.client, self.uuid),
+            None => format!("adapter {}", self.uuid),
+        }
+    }
+
+    /// The answer a poll gets now, if it need not wait: `exit`, or the pending action.
+    pub(super) fn ready_answer(&self) -> Option<PollAnswer> {
+        if let Some(reason) = &self.finished {
+            return Some(PollAnswer::exit(reason));
+        }
+        self.pending.as_ref().map(|p| PollAnswer {
+            action: p.action.clone(),
+            data: p.data.clone(),
+            id: Some(p.id.clone()),
+        })
+    }
+
+    pub(super) fn idle_answer(&self) -> PollAnswer {
+        if self.assignment.is_some() {
+            PollAnswer::idle(ALLOCATED_POLL_DELAY_MS, "waiting for action from test case")
+        } else {
+            PollAnswer::idle(UNALLOCATED_POLL_DELAY_MS, "waiting for testcase")
+        }
+    }
+
+    /// The idle answer of a long poll whose wait is over: the adapter has already waited,
+    /// so it is told to poll again at once (`delay` 0) rather than sleep on top of it.
+    pub(super) fn waited_idle_answer(&self) -> PollAnswer {
+        let mut answer = self.idle_answer();
+        answer.data["delay"] = 0.into();
+        answer
+    }
+
+    /// Answers at once if there is something to say, else holds the request up to `wait`.
+    pub(super) fn answer(&mut self, wait: Option<Duration>, ctx: &mut Context<Self>) -> PollReply {
+        if let Some(answer) = self.ready_answer() {
+            self.note_delivered(&answer);
+            return PollReply::Now(answer);
+        }
+        let Some(wait) = wait else {
+            return PollReply::Now(self.idle_answer());
+        };
+        let (tx, rx) = oneshot::channel();
+        let id = self.next_waiter;
+        self.next_waiter += 1;
+        // Drop waiters whose HTTP request has gone, so disconnecting clients leak nothing.
+        self.waiters.retain(|(_, w)| !w.is_closed());
+        self.waiters.push((id, tx));
+        ctx.run_later(wait, move |act, _| {
+            if let Some(pos) = act.waiters.iter().position(|(w, _)| *w == id) {
+                let (_, waiter) = act.waiters.swap_remove(pos);
+                let _ = waiter.send(act.waited_idle_answer());
+            }
+        });
+        PollReply::Held { answer: rx, fallback: self.waited_idle_answer() }
+    }
+
+    /// Hands what a poll would now answer to every held poll.
+    pub(super) fn wake_waiters(&mut self) {
+        let Some(answer) = self.ready_answer() else { return };
+        let mut delivered = false;
+        for (_, waiter) in self.waiters.drain(..) {
+            delivered |= waiter.send(answer.clone()).is_ok();
+        }
+        if delivered {
+            self.note_delivered(&answer);
+        }
+    }
+
+    /// Tells the allocator the first time the adapter has been told to exit, so the run
+    /// can end without waiting out its grace period.
+    pub(super) fn note_delivered(&mut self, answer: &PollAnswer) {
+        if answer.action == "exit" && !self.exit_delivered {
+            self.exit_delivered = true;
+            self.allocator.do_send(allocator::ExitDelivered { uuid: self.uuid.clone() });
+        }
+    }
+
+    /// Ends the adapter's part: the pending action fails with `error`, polls answer `exit`.
+    pub(super) fn finish(&mut self, reason: String, error_for_pending: ActionError) {
+        if let Some(p) = self.pending.take() {
+            let _ = p.reply.send(Err(error_for_pending));
+        }
+        if self.finished.is_none() {
+            self.finished = Some(reason);
+        }
+        self.wake_waiters();
+    }
+
+    /// The adapter (or the server on its behalf) reports `error`: its case hears at once.
+    pub(super) fn fail(&mut self, error: ActionError) {
+        self.remembered_error = Some(error.clone());
+        if let Some(a) = &self.assignment {
+            a.case.do_send(case::AdapterFailed { client: a.client.clone(), error: error.clone() });
+        }
+        self.finish(format!("adapter finished after an error: {error}"), error);
+    }
+
+    pub(super) fn check_liveness(&mut self, _ctx: &mut Context<Self>) {
+        if self.finished.is_some() {
+            return;
+        }
+        if self.waiters.iter().any(|(_, w)| !w.is_closed()) {
+            self.last_seen = Instant::now(); // a held long poll is an adapter that is alive
+        }
+        let silent = self.last_seen.elapsed();
+        if self.assignment.is_none() {
+            if silent > self.timeouts.idle && !self.expiry_reported {
+                self.expiry_reported = true;
+                self.allocator.do_send(allocator::IdleExpired { uuid: self.uuid.clone() });
+            }
+        } else if silent > self.timeouts.active {
+            let reason = format!("adapter has neither polled nor responded for {:.1} s", silent.as_secs_f64());
+            self.fail(ActionError::Timeout { client: self.client_name(), reason });
+        }
+    }
+
+    pub(super) fn action_deadline_passed(&mut self, id: &str, after: Duration) {
+        if self.pending.as_ref().is_some_and(|p| p.id == id) {
+            let action = self.pending.as_ref().map(|p| p.action.clone()).unwrap_or_default();
+            let reason = format!("action '{action}' did not complete within {:.1} s", after.as_secs_f64());
+            self.fail(ActionError::Timeout { client: self.client_name(), reason });
+        }
+    }
+}
+
+impl AdapterActor {
+    pub(super) fn check_respond(&self, id: Option<&str>) -> Result<(), RespondError> {
+        if let Some(reason) = &self.finished {
+            return Err(RespondError::Finished { uuid: self.uuid.clone(), reason: reason.clone() });
+        }
+        if self.assignment.is_none() {
+            return Err(RespondError::NotAllocated(self.uuid.clone()));
+        }
+        let Some(pending) = &self.pending else {
+            return Err(RespondError::NothingPending(self.uuid.clone()));
+        };
+        match id {
+            Some(given) if given != pending.id => Err(RespondError::StaleId {
+                uuid: self.uuid.clone(),
+                given: given.to_string(),
+                pending: pending.id.clone(),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
