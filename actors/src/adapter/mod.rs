@@ -94,6 +94,13 @@ struct Assignment {
     files_dir: PathBuf,
 }
 
+/// A held long poll: where its answer goes, and the timer that ends its wait.
+struct Waiter {
+    id: u64,
+    reply: oneshot::Sender<PollAnswer>,
+    timer: SpawnHandle,
+}
+
 struct Pending {
     id: String,
     action: String,
@@ -115,7 +122,7 @@ pub struct AdapterActor {
     assignment: Option<Assignment>,
     finished: Option<String>,
     pending: Option<Pending>,
-    waiters: Vec<(u64, oneshot::Sender<PollAnswer>)>,
+    waiters: Vec<Waiter>,
     next_waiter: u64,
     remembered_error: Option<ActionError>,
     actions_done: u64,
@@ -164,7 +171,7 @@ impl Handler<Respond> for AdapterActor {
 impl Handler<ReportError> for AdapterActor {
     type Result = ();
 
-    fn handle(&mut self, msg: ReportError, _ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: ReportError, ctx: &mut Context<Self>) {
         self.last_seen = Instant::now();
         if self.finished.is_some() {
             log::info!("adapter {} reported an error after it finished: {}", self.uuid, msg.details);
@@ -179,7 +186,7 @@ impl Handler<ReportError> for AdapterActor {
         if self.assignment.is_none() {
             log::warn!("{error} while waiting for a test case; it is finished");
         }
-        self.fail(error);
+        self.fail(error, ctx);
     }
 }
 
@@ -229,10 +236,10 @@ impl Handler<Perform> for AdapterActor {
         let id = format!("{ACTION_ID_PREFIX}{}", self.next_action);
         let deadline = self.timeouts.action.map(|after| {
             let id = id.clone();
-            ctx.run_later(after, move |act, _| act.action_deadline_passed(&id, after))
+            ctx.run_later(after, move |act, ctx| act.action_deadline_passed(&id, after, ctx))
         });
         self.pending = Some(Pending { id, action: msg.action, data: msg.data, reply: tx, deadline });
-        self.wake_waiters();
+        self.wake_waiters(ctx);
         let client = self.client_name();
         Box::pin(async move {
             rx.await.unwrap_or_else(|_| Err(ActionError::Cancelled { client, reason: "the adapter is gone".into() }))
@@ -243,9 +250,9 @@ impl Handler<Perform> for AdapterActor {
 impl Handler<Finish> for AdapterActor {
     type Result = ();
 
-    fn handle(&mut self, msg: Finish, _ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: Finish, ctx: &mut Context<Self>) {
         let error = ActionError::Cancelled { client: self.client_name(), reason: msg.reason.clone() };
-        self.finish(msg.reason, error);
+        self.finish(msg.reason, error, ctx);
     }
 }
 

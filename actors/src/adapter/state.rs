@@ -76,23 +76,32 @@ impl AdapterActor {
         let id = self.next_waiter;
         self.next_waiter += 1;
         // Drop waiters whose HTTP request has gone, so disconnecting clients leak nothing.
-        self.waiters.retain(|(_, w)| !w.is_closed());
-        self.waiters.push((id, tx));
-        ctx.run_later(wait, move |act, _| {
-            if let Some(pos) = act.waiters.iter().position(|(w, _)| *w == id) {
-                let (_, waiter) = act.waiters.swap_remove(pos);
-                let _ = waiter.send(act.waited_idle_answer());
+        self.waiters.retain(|w| {
+            let open = !w.reply.is_closed();
+            if !open {
+                ctx.cancel_future(w.timer);
+            }
+            open
+        });
+        let timer = ctx.run_later(wait, move |act, _| {
+            if let Some(pos) = act.waiters.iter().position(|w| w.id == id) {
+                let waiter = act.waiters.swap_remove(pos);
+                let _ = waiter.reply.send(act.waited_idle_answer());
             }
         });
+        self.waiters.push(Waiter { id, reply: tx, timer });
         PollReply::Held { answer: rx, fallback: self.waited_idle_answer() }
     }
 
-    /// Hands what a poll would now answer to every held poll.
-    pub(super) fn wake_waiters(&mut self) {
+    /// Hands what a poll would now answer to every held poll, and cancels their timers
+    /// (an actor's context polls every pending timer on each message, so spent ones must
+    /// not pile up at thousands of actions a second).
+    pub(super) fn wake_waiters(&mut self, ctx: &mut Context<Self>) {
         let Some(answer) = self.ready_answer() else { return };
         let mut delivered = false;
-        for (_, waiter) in self.waiters.drain(..) {
-            delivered |= waiter.send(answer.clone()).is_ok();
+        for waiter in self.waiters.drain(..) {
+            ctx.cancel_future(waiter.timer);
+            delivered |= waiter.reply.send(answer.clone()).is_ok();
         }
         if delivered {
             self.note_delivered(&answer);
@@ -109,30 +118,30 @@ impl AdapterActor {
     }
 
     /// Ends the adapter's part: the pending action fails with `error`, polls answer `exit`.
-    pub(super) fn finish(&mut self, reason: String, error_for_pending: ActionError) {
+    pub(super) fn finish(&mut self, reason: String, error_for_pending: ActionError, ctx: &mut Context<Self>) {
         if let Some(p) = self.pending.take() {
             let _ = p.reply.send(Err(error_for_pending));
         }
         if self.finished.is_none() {
             self.finished = Some(reason);
         }
-        self.wake_waiters();
+        self.wake_waiters(ctx);
     }
 
     /// The adapter (or the server on its behalf) reports `error`: its case hears at once.
-    pub(super) fn fail(&mut self, error: ActionError) {
+    pub(super) fn fail(&mut self, error: ActionError, ctx: &mut Context<Self>) {
         self.remembered_error = Some(error.clone());
         if let Some(a) = &self.assignment {
             a.case.do_send(case::AdapterFailed { client: a.client.clone(), error: error.clone() });
         }
-        self.finish(format!("adapter finished after an error: {error}"), error);
+        self.finish(format!("adapter finished after an error: {error}"), error, ctx);
     }
 
-    pub(super) fn check_liveness(&mut self, _ctx: &mut Context<Self>) {
+    pub(super) fn check_liveness(&mut self, ctx: &mut Context<Self>) {
         if self.finished.is_some() {
             return;
         }
-        if self.waiters.iter().any(|(_, w)| !w.is_closed()) {
+        if self.waiters.iter().any(|w| !w.reply.is_closed()) {
             self.last_seen = Instant::now(); // a held long poll is an adapter that is alive
         }
         let silent = self.last_seen.elapsed();
@@ -143,15 +152,15 @@ impl AdapterActor {
             }
         } else if silent > self.timeouts.active {
             let reason = format!("adapter has neither polled nor responded for {:.1} s", silent.as_secs_f64());
-            self.fail(ActionError::Timeout { client: self.client_name(), reason });
+            self.fail(ActionError::Timeout { client: self.client_name(), reason }, ctx);
         }
     }
 
-    pub(super) fn action_deadline_passed(&mut self, id: &str, after: Duration) {
+    pub(super) fn action_deadline_passed(&mut self, id: &str, after: Duration, ctx: &mut Context<Self>) {
         if self.pending.as_ref().is_some_and(|p| p.id == id) {
             let action = self.pending.as_ref().map(|p| p.action.clone()).unwrap_or_default();
             let reason = format!("action '{action}' did not complete within {:.1} s", after.as_secs_f64());
-            self.fail(ActionError::Timeout { client: self.client_name(), reason });
+            self.fail(ActionError::Timeout { client: self.client_name(), reason }, ctx);
         }
     }
 }
