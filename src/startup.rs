@@ -7,6 +7,7 @@ use actix::{Actor, Addr};
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, App, HttpServer};
 use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
 use std::sync::Arc;
 use trafficlight_actors::allocator::{self, Allocator};
 use trafficlight_actors::case::CaseSpec;
@@ -15,6 +16,8 @@ use trafficlight_actors::{Provisioner, StaticServers};
 /// A started server: its address, its allocator and a handle to stop it.
 pub struct Running {
     pub addr: SocketAddr,
+    /// Where uploads and reports go.
+    pub output: PathBuf,
     pub allocator: Addr<Allocator>,
     pub handle: ServerHandle,
 }
@@ -30,6 +33,7 @@ pub async fn start(listener: TcpListener, config: Config, cases: Vec<CaseSpec>) 
     let provisioner: Arc<dyn Provisioner> = Arc::new(StaticServers::new(config.servers.clone()));
     let allocator = Allocator::new(config.timeouts.clone(), provisioner, config.output.clone()).start();
     let addr = listener.local_addr()?;
+    let output = config.output.clone();
     let state = AppState { allocator: allocator.clone(), config };
     let server: Server = HttpServer::new(move || {
         App::new()
@@ -51,11 +55,12 @@ pub async fn start(listener: TcpListener, config: Config, cases: Vec<CaseSpec>) 
         .await
         .map_err(std::io::Error::other)?
         .map_err(std::io::Error::other)?;
-    Ok(Running { addr, allocator, handle })
+    Ok(Running { addr, output, allocator, handle })
 }
 
 /// Waits until every case has ended (or SIGINT/SIGTERM ends the run), prints the summary,
-/// stops the server and returns the process's exit status: 0 if every case succeeded.
+/// writes the reports, stops the server and returns the process's exit status: 0 if
+/// every case succeeded.
 pub async fn run_to_end(running: Running) -> i32 {
     let ended = running.allocator.send(allocator::RunEnded);
     tokio::pin!(ended);
@@ -71,6 +76,13 @@ pub async fn run_to_end(running: Running) -> i32 {
     match report {
         Ok(report) => {
             print!("{}", report.summary());
+            match crate::reports::write(&report, &running.output) {
+                Ok(paths) => log::info!(
+                    "reports written: {}",
+                    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+                ),
+                Err(e) => eprintln!("error: cannot write the reports into {}: {e}", running.output.display()),
+            }
             if report.succeeded() {
                 0
             } else {

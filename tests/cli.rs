@@ -128,6 +128,10 @@ async fn serve_exits_1_when_a_case_fails_and_prints_its_error() {
     assert!(stdout.contains("assert_eq failed"), "{stdout}");
     assert!(stdout.contains("alice: check {}"), "the failed case's last log lines are shown: {stdout}");
     assert!(stdout.contains("Overall: 0/1 succeeded"), "{stdout}");
+    let junit = std::fs::read_to_string(output.path().join("junit.xml")).expect("junit.xml is written");
+    assert!(junit.contains("<failure message=\"assert_eq failed"), "{junit}");
+    let json: Value = serde_json::from_slice(&std::fs::read(output.path().join("report.json")).unwrap()).unwrap();
+    assert_eq!((json["succeeded"].clone(), json["cases"][0]["state"].clone()), (json!(false), json!("failed")));
 }
 
 #[actix_web::test]

@@ -3,6 +3,7 @@
 pub mod body;
 pub mod client;
 pub mod error;
+pub mod status;
 pub mod upload;
 
 use crate::config::Config;
@@ -23,6 +24,7 @@ pub struct AppState {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     client::configure(cfg);
     upload::configure(cfg);
+    status::configure(cfg);
 }
 
 /// 404 for a uuid that names no adapter (never registered, or dropped).

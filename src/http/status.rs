@@ -1,0 +1,18 @@
+//! Machine views of the run: `GET /status/junit.xml`, the JUnit report of the run as it
+//! stands (cases still to end are listed as skipped).
+
+use super::{ApiError, AppState};
+use actix_web::{web, HttpResponse};
+use trafficlight_actors::allocator::Status;
+use trafficlight_actors::RunReport;
+
+/// Registers the status routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/status/junit.xml", web::get().to(junit));
+}
+
+async fn junit(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let status = state.allocator.send(Status).await?;
+    let report = RunReport { id: status.run_id.unwrap_or_default(), cases: status.cases };
+    Ok(HttpResponse::Ok().content_type("application/xml; charset=utf-8").body(crate::reports::junit_xml(&report)))
+}

@@ -1,0 +1,103 @@
+//! Reports of a run for CI: JUnit XML (one `<testsuite>` per test, one `<testcase>` per
+//! case) and the whole run as JSON, written to the output directory when the run ends.
+
+use quick_xml::events::BytesText;
+use quick_xml::Writer;
+use std::path::{Path, PathBuf};
+use trafficlight_actors::snapshot::CaseState;
+use trafficlight_actors::{CaseReport, RunReport};
+
+/// The file names written into the output directory.
+pub const JUNIT_FILE: &str = "junit.xml";
+pub const JSON_FILE: &str = "report.json";
+
+/// JUnit XML of `report`; valid XML whatever the errors and logs contain.
+pub fn junit_xml(report: &RunReport) -> String {
+    let mut writer = Writer::new_with_indent(Vec::new(), b' ', 2);
+    let failures = |cases: &[&CaseReport], state| cases.iter().filter(|c| c.state == state).count().to_string();
+    let all: Vec<&CaseReport> = report.cases.iter().collect();
+    let _ = writer
+        .create_element("testsuites")
+        .with_attribute(("name", xml_safe(&report.id).as_str()))
+        .with_attribute(("tests", all.len().to_string().as_str()))
+        .with_attribute(("failures", failures(&all, CaseState::Failed).as_str()))
+        .with_attribute(("errors", failures(&all, CaseState::Error).as_str()))
+        .write_inner_content(|w| {
+            for (test, cases) in report.by_test() {
+                let skipped = cases.iter().filter(|c| !c.state.is_final() || c.state == CaseState::Skipped).count();
+                w.create_element("testsuite")
+                    .with_attribute(("name", xml_safe(test).as_str()))
+                    .with_attribute(("tests", cases.len().to_string().as_str()))
+                    .with_attribute(("failures", failures(&cases, CaseState::Failed).as_str()))
+                    .with_attribute(("errors", failures(&cases, CaseState::Error).as_str()))
+                    .with_attribute(("skipped", skipped.to_string().as_str()))
+                    .write_inner_content(|w| {
+                        for case in cases {
+                            write_case(w, case)?;
+                        }
+                        Ok(())
+                    })?;
+            }
+            Ok(())
+        });
+    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    xml.push_str(&String::from_utf8_lossy(&writer.into_inner()));
+    xml.push('\n');
+    xml
+}
+
+fn write_case(w: &mut Writer<Vec<u8>>, case: &CaseReport) -> std::io::Result<()> {
+    let time = format!("{:.3}", case.duration_secs().unwrap_or(0.0));
+    let name = format!("{} [{}]", case.label(), case.id);
+    let errors = xml_safe(&case.errors.join("\n"));
+    let message = errors.lines().next().unwrap_or("").to_string();
+    w.create_element("testcase")
+        .with_attribute(("name", xml_safe(&name).as_str()))
+        .with_attribute(("classname", xml_safe(&case.test).as_str()))
+        .with_attribute(("time", time.as_str()))
+        .write_inner_content(|w| {
+            let outcome = match case.state {
+                CaseState::Success => None,
+                CaseState::Failed => Some(("failure", message.clone())),
+                CaseState::Error => Some(("error", message.clone())),
+                CaseState::Skipped => Some(("skipped", message.clone())),
+                _ => Some(("skipped", format!("still {} when the report was made", case.state))),
+            };
+            match outcome {
+                Some(("skipped", why)) => {
+                    w.create_element("skipped").with_attribute(("message", why.as_str())).write_empty()?;
+                }
+                Some((element, why)) => {
+                    w.create_element(element)
+                        .with_attribute(("message", why.as_str()))
+                        .write_text_content(BytesText::new(&errors))?;
+                }
+                None => {}
+            }
+            if !case.log.is_empty() {
+                let log = xml_safe(&case.log.join("\n"));
+                w.create_element("system-out").write_text_content(BytesText::new(&log))?;
+            }
+            Ok(())
+        })?;
+    Ok(())
+}
+
+/// `text` without the characters XML 1.0 cannot hold (control characters but tab, newline
+/// and carriage return; U+FFFE, U+FFFF); quick-xml escapes the rest.
+pub fn xml_safe(text: &str) -> String {
+    text.chars()
+        .filter(|&c| matches!(c, '\t' | '\n' | '\r') || (c >= ' ' && c != '\u{FFFE}' && c != '\u{FFFF}'))
+        .collect()
+}
+
+/// Writes `junit.xml` and `report.json` into `dir`; answers the paths written.
+pub fn write(report: &RunReport, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    let junit = dir.join(JUNIT_FILE);
+    std::fs::write(&junit, junit_xml(report))?;
+    let json = dir.join(JSON_FILE);
+    let body = serde_json::json!({ "run": report.id, "succeeded": report.succeeded(), "cases": report.cases });
+    std::fs::write(&json, serde_json::to_vec_pretty(&body)?)?;
+    Ok(vec![junit, json])
+}
