@@ -31,11 +31,3 @@ impl Default for Timeouts {
         }
     }
 }
-
-impl Timeouts {
-    /// How often an adapter checks its own liveness: often enough to notice a timeout
-    /// within a quarter of it, rarely enough to cost nothing with thousands of adapters.
-    pub fn liveness_check_period(&self) -> Duration {
-        (self.idle.min(self.active) / 4).clamp(Duration::from_millis(10), Duration::from_secs(5))
-    }
-}

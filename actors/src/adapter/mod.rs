@@ -20,6 +20,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::oneshot;
 
+/// The shortest wait between two liveness checks of one adapter.
+const MIN_LIVENESS_CHECK: Duration = Duration::from_millis(10);
+
 /// The adapter asks for its next action, holding the request up to `wait` for one.
 #[derive(Message)]
 #[rtype(result = "PollReply")]
@@ -136,7 +139,7 @@ impl Actor for AdapterActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(crate::MAILBOX_CAPACITY);
-        ctx.run_interval(self.timeouts.liveness_check_period(), Self::check_liveness);
+        self.watch_liveness(ctx);
     }
 }
 
@@ -208,11 +211,16 @@ impl Handler<Upload> for AdapterActor {
 impl Handler<Assign> for AdapterActor {
     type Result = ();
 
-    fn handle(&mut self, msg: Assign, _ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: Assign, ctx: &mut Context<Self>) {
         // Allocation is the start of the active period: the idle silence so far does not count.
         self.last_seen = Instant::now();
         self.assignment =
             Some(Assignment { case: msg.case, case_id: msg.case_id, client: msg.client, files_dir: msg.files_dir });
+        if self.expiry_reported {
+            // The allocator gave it a case before it heard of the expiry: watch it as active.
+            self.expiry_reported = false;
+            self.watch_liveness(ctx);
+        }
     }
 }
 

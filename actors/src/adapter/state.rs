@@ -137,20 +137,27 @@ impl AdapterActor {
         self.finish(format!("adapter finished after an error: {error}"), error, ctx);
     }
 
-    pub(super) fn check_liveness(&mut self, ctx: &mut Context<Self>) {
-        if self.finished.is_some() {
+    /// Checks the adapter's liveness when its current deadline is due: `idle` after its last
+    /// sign of life while unallocated, `active` once allocated. A deadline that moved (the
+    /// adapter polled meanwhile) is simply checked again later, so there is one timer per
+    /// adapter and an expiry is noticed the moment it happens, not up to a period late.
+    pub(super) fn watch_liveness(&mut self, ctx: &mut Context<Self>) {
+        if self.finished.is_some() || self.expiry_reported {
             return;
         }
         if self.waiters.iter().any(|w| !w.reply.is_closed()) {
             self.last_seen = Instant::now(); // a held long poll is an adapter that is alive
         }
+        let limit = if self.assignment.is_some() { self.timeouts.active } else { self.timeouts.idle };
         let silent = self.last_seen.elapsed();
-        if self.assignment.is_none() {
-            if silent > self.timeouts.idle && !self.expiry_reported {
-                self.expiry_reported = true;
-                self.allocator.do_send(allocator::IdleExpired { uuid: self.uuid.clone() });
-            }
-        } else if silent > self.timeouts.active {
+        if silent <= limit {
+            // Held polls are rechecked often enough to notice their client going away.
+            let next = (limit - silent).min(limit / 4).max(MIN_LIVENESS_CHECK);
+            ctx.run_later(next, Self::watch_liveness);
+        } else if self.assignment.is_none() {
+            self.expiry_reported = true;
+            self.allocator.do_send(allocator::IdleExpired { uuid: self.uuid.clone() });
+        } else {
             let reason = format!("adapter has neither polled nor responded for {:.1} s", silent.as_secs_f64());
             self.fail(ActionError::Timeout { client: self.client_name(), reason }, ctx);
         }
