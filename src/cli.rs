@@ -54,7 +54,8 @@ pub struct ServeArgs {
     /// Seconds a case may wait for adapters before it is skipped (0: forever).
     #[arg(long, env = "TRAFFICLIGHT_QUEUE_TIMEOUT")]
     pub queue_timeout: Option<f64>,
-    /// Seconds to keep answering `exit` to adapters after the run has ended.
+    /// Seconds the server stays up after the run has ended, so adapters learn they must
+    /// exit and upload their logs and videos (0: exit at once).
     #[arg(long, env = "TRAFFICLIGHT_EXIT_GRACE")]
     pub exit_grace: Option<f64>,
     /// Largest upload request in bytes.

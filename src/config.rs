@@ -10,6 +10,8 @@ use trafficlight_actors::{Homeserver, Timeouts};
 pub const DEFAULT_BIND: &str = "127.0.0.1:5000";
 /// Largest upload request accepted, by default.
 pub const DEFAULT_UPLOAD_LIMIT: u64 = 512 * 1024 * 1024;
+/// How long an upload may send nothing, by default.
+pub const DEFAULT_UPLOAD_STALL: Duration = Duration::from_secs(60);
 /// Largest JSON body (register, respond, error) accepted.
 pub const JSON_BODY_LIMIT: usize = 16 * 1024 * 1024;
 
@@ -22,6 +24,8 @@ pub struct Config {
     pub output: PathBuf,
     pub timeouts: Timeouts,
     pub upload_limit: u64,
+    /// How long an upload may send nothing before it is refused (408).
+    pub upload_stall: Duration,
     /// Homeservers that already run, handed to every case that needs servers.
     pub servers: Vec<Homeserver>,
 }
@@ -35,6 +39,7 @@ impl Default for Config {
             output: PathBuf::from("output"),
             timeouts: Timeouts::default(),
             upload_limit: DEFAULT_UPLOAD_LIMIT,
+            upload_stall: DEFAULT_UPLOAD_STALL,
             servers: Vec::new(),
         }
     }

@@ -5,6 +5,7 @@ use crate::config::Config;
 use crate::http::{self, AppState};
 use actix::{Actor, Addr};
 use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::{NormalizePath, TrailingSlash};
 use actix_web::{web, App, HttpServer};
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -12,6 +13,9 @@ use std::sync::Arc;
 use trafficlight_actors::allocator::{self, Allocator};
 use trafficlight_actors::case::CaseSpec;
 use trafficlight_actors::{Provisioner, StaticServers};
+
+/// How long an idle HTTP connection is kept open.
+const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(75);
 
 /// A started server: its address, its allocator and a handle to stop it.
 pub struct Running {
@@ -37,11 +41,16 @@ pub async fn start(listener: TcpListener, config: Config, cases: Vec<CaseSpec>) 
     let state = AppState { allocator: allocator.clone(), config };
     let server: Server = HttpServer::new(move || {
         App::new()
+            // `TRAFFICLIGHT_URL=http://host:5000/` makes adapters ask for `//client/...`.
+            .wrap(NormalizePath::new(TrailingSlash::MergeOnly))
             .app_data(web::Data::new(state.clone()))
             .configure(http::configure)
             .default_service(web::to(http::not_found))
     })
     .disable_signals()
+    // Adapters poll every 5 s on a keep-alive connection: a server that closes idle
+    // connections at 5 s races their next request.
+    .keep_alive(KEEP_ALIVE)
     // A client that closes its connection has given up on its request: drop the handler,
     // so a held long poll of an adapter that died stops counting as a sign of life.
     .h1_allow_half_closed(false)

@@ -30,6 +30,11 @@
 //! - a body that is not multipart (JSON)
 //! - multipart without any file part
 //! - from an adapter not allocated yet: 409
+//! - a body that stops arriving half way (the adapter's file stream broke): 408, and
+//!   nothing half-written stays
+//!
+//! respond, again
+//! - before the pending action was delivered by a poll (an adapter answering `idle`): 409
 
 mod common;
 
@@ -244,4 +249,36 @@ async fn an_upload_before_allocation_is_a_conflict_and_stores_nothing() {
     assert_refused(answer, StatusCode::CONFLICT, "not allocated");
     assert!(app.files_on_disk().is_empty(), "{:?}", app.files_on_disk());
     assert_eq!(app.poll("a").await["data"]["reason"], "waiting for testcase");
+}
+
+#[actix_web::test]
+async fn an_upload_that_stalls_half_way_is_refused_and_leaves_nothing() {
+    let gate = Gate::default();
+    let stall = std::time::Duration::from_millis(300);
+    let app = TestApp::spawn_with(|c| c.upload_stall = stall, alice(gated(&gate, vec![]))).await;
+    app.register_type("a", "element-web").await;
+    app.wait_for_case("t.1", "running").await;
+    // A raw connection: the headers and the first piece of a file, then nothing more, the
+    // way an adapter's broken file stream leaves a request open.
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let answer = actix_web::rt::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        let part = "--b0undary\r\nContent-Disposition: form-data; name=\"file\"; filename=\"video.mp4\"\r\n\r\npart";
+        let head = format!(
+            "POST /client/a/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\
+             Content-Type: multipart/form-data; boundary=b0undary\r\n\r\n{part}"
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        let mut answer = vec![0; 4096];
+        let n = stream.read(&mut answer).expect("the server answers within 10 s");
+        String::from_utf8_lossy(&answer[..n]).into_owned()
+    })
+    .await
+    .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("the upload stalled"), "{answer}");
+    assert!(app.files_on_disk().is_empty(), "{:?}", app.files_on_disk());
+    gate.open();
 }

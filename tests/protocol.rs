@@ -417,3 +417,41 @@ async fn poll_ignores_query_parameters_it_does_not_know() {
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["action"], "idle");
 }
+
+#[actix_web::test]
+async fn a_respond_before_the_action_was_delivered_is_refused_and_completes_nothing() {
+    // An older Appium adapter answers `idle` with an empty respond; if the test queued an
+    // action meanwhile, that respond must not complete it.
+    let gate = Gate::default();
+    let (tx, mut results) = common::inbox();
+    let waiting = gate.clone();
+    let app = TestApp::spawn(alice(body(move |ctx| {
+        let (gate, tx) = (waiting.clone(), tx.clone());
+        async move {
+            gate.passed().await;
+            let _ = tx.send(ctx.client("alice").unwrap().perform("login", json!({})).await);
+            Outcome::Success
+        }
+    })))
+    .await;
+    app.register_type("a", "element-web").await;
+    assert_eq!(app.poll("a").await["action"], "idle");
+    gate.open();
+    app.wait_for_pending("a").await;
+    let (status, answer) = app.post_raw("/client/a/respond", None, Vec::new()).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("poll for it first"), "{answer}");
+    let action = app.poll("a").await;
+    assert_eq!(action["action"], "login", "the action is still pending and now delivered");
+    assert_eq!(app.respond("a", json!({"response": "loggedin"})).await.0, StatusCode::OK);
+    assert_eq!(results.next().await, Ok(json!({"response": "loggedin"})));
+}
+
+#[actix_web::test]
+async fn doubled_slashes_in_paths_are_served_as_single_ones() {
+    let app = TestApp::spawn(alice(steps(vec![]))).await;
+    let (status, body) = app.post_json("//client/a//register", json!({"type": "hydrogen-web"})).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({})));
+    let (status, answer) = app.get("//client/a/poll").await;
+    assert_eq!((status, answer["action"].clone()), (StatusCode::OK, json!("idle")));
+}

@@ -53,8 +53,11 @@ async fn an_allocated_adapter_that_stops_polling_errors_its_case() {
     let errors = app.case_snapshot("t.1").await.errors.join("\n");
     assert!(errors.contains("timed out") && errors.contains("neither polled nor responded"), "{errors}");
     assert_eq!(app.poll("a").await["action"], "exit");
-    let (status, _) = app.respond("a", json!({"response": "too late"})).await;
-    assert_eq!(status, StatusCode::CONFLICT, "a timed-out adapter cannot complete its action");
+    // A late answer is accepted (a non-200 would crash a real adapter) and changes nothing.
+    let (status, body) = app.respond("a", json!({"response": "too late"})).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({})));
+    assert_eq!(app.case_state("t.1").await, "error");
+    assert_eq!(app.poll("a").await["action"], "exit");
 }
 
 #[actix_web::test]
@@ -141,4 +144,16 @@ async fn a_case_that_runs_past_its_deadline_errors_and_its_adapters_exit() {
     assert_eq!(app.case_state("t.1").await, "error");
     let errors = app.case_snapshot("t.1").await.errors.join("\n");
     assert!(errors.contains("timed out: the case took longer than"), "{errors}");
+}
+
+#[actix_web::test]
+async fn before_its_first_poll_an_adapter_gets_twice_the_idle_timeout() {
+    // Real adapters register before their browser has started; the first poll comes late.
+    let app = TestApp::spawn_with(|c| c.timeouts.idle = SHORT, alice(steps(vec![]))).await;
+    app.register_type("slow-start", "hydrogen-web").await;
+    actix_web::rt::time::sleep(SHORT + SHORT / 2).await;
+    assert_eq!(app.poll("slow-start").await["action"], "idle", "still known after 1.5 idle timeouts");
+    // After its first poll the plain idle timeout applies.
+    actix_web::rt::time::sleep(SHORT * 3).await;
+    assert_eq!(app.poll("slow-start").await["data"]["reason"], "no record of this UUID");
 }

@@ -15,7 +15,8 @@ pub struct Timeouts {
     pub case: Duration,
     /// How long a case may wait for adapters before it ends as skipped; `None` waits forever.
     pub queue: Option<Duration>,
-    /// After the run ends, how long to keep answering polls so adapters learn they must exit.
+    /// After the run ends, how long the server stays up so adapters learn they must exit
+    /// and upload their logs and videos.
     pub exit_grace: Duration,
 }
 
@@ -27,7 +28,7 @@ impl Default for Timeouts {
             action: None,
             case: Duration::from_secs(1800),
             queue: None,
-            exit_grace: Duration::from_secs(10),
+            exit_grace: Duration::from_secs(30),
         }
     }
 }

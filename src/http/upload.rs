@@ -31,7 +31,8 @@ async fn upload(
         Ok(Ok(target)) => target,
     };
     let mut written = Vec::new();
-    let result = store_files(multipart, &target, state.config.upload_limit, &mut written).await;
+    let limits = (state.config.upload_limit, state.config.upload_stall);
+    let result = store_files(multipart, &target, limits, &mut written).await;
     match result {
         Ok(names) => {
             target.case.do_send(case::AddFiles(names.clone()));
@@ -51,7 +52,7 @@ async fn upload(
 async fn store_files(
     mut multipart: Multipart,
     target: &UploadTarget,
-    limit: u64,
+    (limit, stall): (u64, std::time::Duration),
     written: &mut Vec<PathBuf>,
 ) -> Result<Vec<String>, ApiError> {
     let mut total: u64 = 0;
@@ -71,7 +72,7 @@ async fn store_files(
         let mut file = tokio::fs::File::create(&partial)
             .await
             .map_err(|e| ApiError::Internal(format!("cannot write {}: {e}", partial.display())))?;
-        while let Some(chunk) = field.next().await {
+        while let Some(chunk) = next_chunk(&mut field, stall).await? {
             let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("the upload broke off: {e}")))?;
             total += chunk.len() as u64;
             if total > limit {
@@ -98,6 +99,17 @@ async fn store_files(
         stored.push(name);
     }
     Ok(stored)
+}
+
+/// The next piece of a file part, or 408 if the client sends nothing for `stall`: an
+/// adapter whose upload stream broke must get an answer, not hang.
+async fn next_chunk(
+    field: &mut actix_multipart::Field,
+    stall: std::time::Duration,
+) -> Result<Option<Result<web::Bytes, actix_multipart::MultipartError>>, ApiError> {
+    tokio::time::timeout(stall, field.next())
+        .await
+        .map_err(|_| ApiError::Timeout(format!("the upload stalled: no data for {:.1} s", stall.as_secs_f64())))
 }
 
 /// A file name as adapters send it, reduced to its last path component; names that

@@ -204,6 +204,19 @@ impl TestApp {
         panic!("case {id} did not reach {state}; it is {}", self.case_state(id).await);
     }
 
+    /// Waits (at most 20 s) until adapter `uuid` has an action pending, without polling
+    /// for it (which would deliver it).
+    pub async fn wait_for_pending(&self, uuid: &str) {
+        for _ in 0..400 {
+            let status = self.status().await;
+            if status.adapters.iter().any(|a| a.uuid == uuid && a.current_action.is_some()) {
+                return;
+            }
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("adapter {uuid} was given no action within 20 s");
+    }
+
     /// Waits for the end of the run and its report.
     pub async fn run_ended(&self) -> RunReport {
         let ended = self.allocator.send(allocator::RunEnded);

@@ -69,8 +69,8 @@ pub enum RespondError {
     NothingPending(String),
     #[error("adapter {uuid} responded to action '{given}', but the pending action is '{pending}'")]
     StaleId { uuid: String, given: String, pending: String },
-    #[error("adapter {uuid} has finished ({reason})")]
-    Finished { uuid: String, reason: String },
+    #[error("adapter {uuid} responded before it was given its pending action '{pending}': poll for it first")]
+    NotDelivered { uuid: String, pending: String },
 }
 
 /// Where an upload goes.

@@ -20,6 +20,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::oneshot;
 
+/// Before its first poll, an unallocated adapter may stay silent this many idle timeouts.
+const FIRST_POLL_GRACE_FACTOR: u32 = 2;
 /// The shortest wait between two liveness checks of one adapter.
 const MIN_LIVENESS_CHECK: Duration = Duration::from_millis(10);
 
@@ -110,6 +112,8 @@ struct Pending {
     data: Value,
     reply: oneshot::Sender<Result<Value, ActionError>>,
     deadline: Option<SpawnHandle>,
+    /// Whether a poll answer has carried it to the adapter yet.
+    delivered: bool,
 }
 
 /// One registered adapter.
@@ -131,7 +135,7 @@ pub struct AdapterActor {
     actions_done: u64,
     next_action: u64,
     expiry_reported: bool,
-    exit_delivered: bool,
+    liveness_timer: Option<SpawnHandle>,
 }
 
 impl Actor for AdapterActor {
@@ -148,7 +152,10 @@ impl Handler<Poll> for AdapterActor {
 
     fn handle(&mut self, msg: Poll, ctx: &mut Context<Self>) -> Self::Result {
         self.last_seen = Instant::now();
-        self.last_poll = Some(SystemTime::now());
+        let first_poll = self.last_poll.replace(SystemTime::now()).is_none();
+        if first_poll {
+            self.rewatch_liveness(ctx); // the idle limit shrinks from its first-poll grace
+        }
         MessageResult(self.answer(msg.wait, ctx))
     }
 }
@@ -157,6 +164,13 @@ impl Handler<Respond> for AdapterActor {
     type Result = Result<Option<PollReply>, RespondError>;
 
     fn handle(&mut self, msg: Respond, ctx: &mut Context<Self>) -> Self::Result {
+        if self.finished.is_some() {
+            // A late answer from an adapter whose case has ended changes nothing; refusing it
+            // would crash real adapters (a non-200 is fatal to them) instead of letting them
+            // poll and learn they must exit.
+            self.last_seen = Instant::now();
+            return Ok(msg.wait.map(|wait| self.answer(Some(wait), ctx)));
+        }
         self.check_respond(msg.id.as_deref())?;
         self.last_seen = Instant::now();
         self.last_response = Some(SystemTime::now());
@@ -216,11 +230,9 @@ impl Handler<Assign> for AdapterActor {
         self.last_seen = Instant::now();
         self.assignment =
             Some(Assignment { case: msg.case, case_id: msg.case_id, client: msg.client, files_dir: msg.files_dir });
-        if self.expiry_reported {
-            // The allocator gave it a case before it heard of the expiry: watch it as active.
-            self.expiry_reported = false;
-            self.watch_liveness(ctx);
-        }
+        // From now on the active timeout applies (also to an adapter the allocator gave a
+        // case before it heard of its idle expiry).
+        self.rewatch_liveness(ctx);
     }
 }
 
@@ -246,7 +258,7 @@ impl Handler<Perform> for AdapterActor {
             let id = id.clone();
             ctx.run_later(after, move |act, ctx| act.action_deadline_passed(&id, after, ctx))
         });
-        self.pending = Some(Pending { id, action: msg.action, data: msg.data, reply: tx, deadline });
+        self.pending = Some(Pending { id, action: msg.action, data: msg.data, reply: tx, deadline, delivered: false });
         self.wake_waiters(ctx);
         let client = self.client_name();
         Box::pin(async move {

@@ -24,7 +24,7 @@ impl AdapterActor {
             actions_done: 0,
             next_action: 0,
             expiry_reported: false,
-            exit_delivered: false,
+            liveness_timer: None,
         }
     }
 
@@ -108,12 +108,12 @@ impl AdapterActor {
         }
     }
 
-    /// Tells the allocator the first time the adapter has been told to exit, so the run
-    /// can end without waiting out its grace period.
+    /// Marks the pending action as delivered once a poll answer has carried it: only then
+    /// may a respond complete it (an adapter that responds to `idle` must not complete an
+    /// action it never saw).
     pub(super) fn note_delivered(&mut self, answer: &PollAnswer) {
-        if answer.action == "exit" && !self.exit_delivered {
-            self.exit_delivered = true;
-            self.allocator.do_send(allocator::ExitDelivered { uuid: self.uuid.clone() });
+        if let (Some(id), Some(pending)) = (&answer.id, self.pending.as_mut()) {
+            pending.delivered |= *id == pending.id;
         }
     }
 
@@ -128,7 +128,9 @@ impl AdapterActor {
         self.wake_waiters(ctx);
     }
 
-    /// The adapter (or the server on its behalf) reports `error`: its case hears at once.
+    /// The adapter is finished by `error`: its case ends at once (its siblings are told to
+    /// exit rather than left to their own timeouts), and the error is remembered for a
+    /// test that asks this client for something afterwards.
     pub(super) fn fail(&mut self, error: ActionError, ctx: &mut Context<Self>) {
         self.remembered_error = Some(error.clone());
         if let Some(a) = &self.assignment {
@@ -148,12 +150,18 @@ impl AdapterActor {
         if self.waiters.iter().any(|w| !w.reply.is_closed()) {
             self.last_seen = Instant::now(); // a held long poll is an adapter that is alive
         }
-        let limit = if self.assignment.is_some() { self.timeouts.active } else { self.timeouts.idle };
+        let limit = match (&self.assignment, self.last_poll) {
+            (Some(_), _) => self.timeouts.active,
+            (None, Some(_)) => self.timeouts.idle,
+            // Adapters register before their client has started (Cypress, a browser): the
+            // first poll may come well after registration.
+            (None, None) => self.timeouts.idle * FIRST_POLL_GRACE_FACTOR,
+        };
         let silent = self.last_seen.elapsed();
         if silent <= limit {
             // Held polls are rechecked often enough to notice their client going away.
             let next = (limit - silent).min(limit / 4).max(MIN_LIVENESS_CHECK);
-            ctx.run_later(next, Self::watch_liveness);
+            self.liveness_timer = Some(ctx.run_later(next, Self::watch_liveness));
         } else if self.assignment.is_none() {
             self.expiry_reported = true;
             self.allocator.do_send(allocator::IdleExpired { uuid: self.uuid.clone() });
@@ -161,6 +169,16 @@ impl AdapterActor {
             let reason = format!("adapter has neither polled nor responded for {:.1} s", silent.as_secs_f64());
             self.fail(ActionError::Timeout { client: self.client_name(), reason }, ctx);
         }
+    }
+
+    /// Recomputes the liveness deadline now (its limit changed: first poll, allocation),
+    /// keeping a single pending check.
+    pub(super) fn rewatch_liveness(&mut self, ctx: &mut Context<Self>) {
+        if let Some(timer) = self.liveness_timer.take() {
+            ctx.cancel_future(timer);
+        }
+        self.expiry_reported = false;
+        self.watch_liveness(ctx);
     }
 
     pub(super) fn action_deadline_passed(&mut self, id: &str, after: Duration, ctx: &mut Context<Self>) {
@@ -173,16 +191,17 @@ impl AdapterActor {
 }
 
 impl AdapterActor {
+    /// Whether a respond naming `id` (if any) may complete the pending action.
     pub(super) fn check_respond(&self, id: Option<&str>) -> Result<(), RespondError> {
-        if let Some(reason) = &self.finished {
-            return Err(RespondError::Finished { uuid: self.uuid.clone(), reason: reason.clone() });
-        }
         if self.assignment.is_none() {
             return Err(RespondError::NotAllocated(self.uuid.clone()));
         }
-        let Some(pending) = &self.pending else {
+        let Some(pending) = self.pending.as_ref() else {
             return Err(RespondError::NothingPending(self.uuid.clone()));
         };
+        if !pending.delivered {
+            return Err(RespondError::NotDelivered { uuid: self.uuid.clone(), pending: pending.action.clone() });
+        }
         match id {
             Some(given) if given != pending.id => Err(RespondError::StaleId {
                 uuid: self.uuid.clone(),

@@ -104,7 +104,10 @@ impl Allocator {
             }
         }
         self.idle = IdleIndex::default();
-        if self.adapters.values().all(|e| e.exit_delivered) {
+        // Adapters upload their logs and videos after they are told to exit (Element Web
+        // once Cypress has finished, Element Call in its `finally`): the server stays up
+        // for the whole grace period so that those arrive.
+        if self.timeouts.exit_grace.is_zero() {
             self.release_report();
         } else {
             ctx.run_later(self.timeouts.exit_grace, |act, _| act.release_report());

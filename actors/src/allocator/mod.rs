@@ -80,13 +80,6 @@ pub struct ReportError {
     pub report: adapter::ReportError,
 }
 
-/// An adapter has been answered `exit` for the first time.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct ExitDelivered {
-    pub uuid: String,
-}
-
 /// A case has ended and released what it held.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -151,7 +144,6 @@ pub(crate) struct AdapterEntry {
     registration: Arc<Registration>,
     seq: u64,
     status: AdapterStatus,
-    exit_delivered: bool,
 }
 
 /// The supervisor of one run's adapters and cases.
@@ -221,7 +213,7 @@ impl Handler<Register> for Allocator {
             self.idle.insert(seq, &msg.uuid, &registration);
         }
         log::info!("adapter {} registered: {}", msg.uuid, Value::Object((*registration).clone()));
-        self.adapters.insert(msg.uuid, AdapterEntry { addr, registration, seq, status, exit_delivered: false });
+        self.adapters.insert(msg.uuid, AdapterEntry { addr, registration, seq, status });
         self.allocate();
         Ok(())
     }
@@ -335,19 +327,6 @@ impl Handler<ReportError> for Allocator {
         }
         entry.addr.do_send(msg.report);
         Ok(())
-    }
-}
-
-impl Handler<ExitDelivered> for Allocator {
-    type Result = ();
-
-    fn handle(&mut self, msg: ExitDelivered, _ctx: &mut Context<Self>) {
-        if let Some(entry) = self.adapters.get_mut(&msg.uuid) {
-            entry.exit_delivered = true;
-        }
-        if self.run_is_over() && self.adapters.values().all(|e| e.exit_delivered) {
-            self.release_report();
-        }
     }
 }
 
