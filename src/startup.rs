@@ -76,9 +76,16 @@ pub async fn run_to_end(running: Running) -> i32 {
     let report = tokio::select! {
         report = &mut ended => report,
         signal = shutdown_signal() => {
-            log::warn!("{signal}: stopping the run");
+            log::warn!("{signal}: stopping the run (send it again to exit at once)");
             running.allocator.do_send(allocator::Shutdown);
-            ended.await
+            tokio::select! {
+                report = &mut ended => report,
+                signal = shutdown_signal() => {
+                    eprintln!("{signal} again: exiting without a report");
+                    running.handle.stop(false).await;
+                    return 1;
+                }
+            }
         }
     };
     running.handle.stop(true).await;

@@ -251,24 +251,17 @@ async fn an_upload_before_allocation_is_a_conflict_and_stores_nothing() {
     assert_eq!(app.poll("a").await["data"]["reason"], "waiting for testcase");
 }
 
-#[actix_web::test]
-async fn an_upload_that_stalls_half_way_is_refused_and_leaves_nothing() {
-    let gate = Gate::default();
-    let stall = std::time::Duration::from_millis(300);
-    let app = TestApp::spawn_with(|c| c.upload_stall = stall, alice(gated(&gate, vec![]))).await;
-    app.register_type("a", "element-web").await;
-    app.wait_for_case("t.1", "running").await;
-    // A raw connection: the headers and the first piece of a file, then nothing more, the
-    // way an adapter's broken file stream leaves a request open.
+/// Sends `sent` as the start of an upload request, then nothing more, keeping the
+/// connection open as an adapter's broken file stream does; answers what the server says.
+async fn stalled_upload(app: &TestApp, sent: String) -> String {
     let addr = app.base.trim_start_matches("http://").to_string();
-    let answer = actix_web::rt::task::spawn_blocking(move || {
+    actix_web::rt::task::spawn_blocking(move || {
         use std::io::{Read, Write};
         let mut stream = std::net::TcpStream::connect(addr).unwrap();
         stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
-        let part = "--b0undary\r\nContent-Disposition: form-data; name=\"file\"; filename=\"video.mp4\"\r\n\r\npart";
         let head = format!(
             "POST /client/a/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\
-             Content-Type: multipart/form-data; boundary=b0undary\r\n\r\n{part}"
+             Content-Type: multipart/form-data; boundary=b0undary\r\n\r\n{sent}"
         );
         stream.write_all(head.as_bytes()).unwrap();
         let mut answer = vec![0; 4096];
@@ -276,9 +269,25 @@ async fn an_upload_that_stalls_half_way_is_refused_and_leaves_nothing() {
         String::from_utf8_lossy(&answer[..n]).into_owned()
     })
     .await
-    .unwrap();
-    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
-    assert!(answer.contains("the upload stalled"), "{answer}");
-    assert!(app.files_on_disk().is_empty(), "{:?}", app.files_on_disk());
+    .unwrap()
+}
+
+#[actix_web::test]
+async fn an_upload_that_stalls_half_way_is_refused_and_leaves_nothing() {
+    let gate = Gate::default();
+    let stall = std::time::Duration::from_millis(300);
+    let app = TestApp::spawn_with(|c| c.upload_stall = stall, alice(gated(&gate, vec![]))).await;
+    app.register_type("a", "element-web").await;
+    app.wait_for_case("t.1", "running").await;
+    let part = "--b0undary\r\nContent-Disposition: form-data; name=\"file\"; filename=\"video.mp4\"\r\n\r\n";
+    for (sent, where_) in [
+        (format!("{part}part of a video"), "inside a file"),
+        (format!("{part}a whole file\r\n--b0undary\r\nContent-Dispo"), "between two files"),
+    ] {
+        let answer = stalled_upload(&app, sent).await;
+        assert!(answer.starts_with("HTTP/1.1 408"), "stalled {where_}: {answer}");
+        assert!(answer.contains("the upload stalled"), "stalled {where_}: {answer}");
+        assert!(app.files_on_disk().is_empty(), "stalled {where_}: {:?}", app.files_on_disk());
+    }
     gate.open();
 }

@@ -117,3 +117,34 @@ async fn junit_is_served_while_the_run_goes_on() {
     let skipped = all.iter().find(|(n, _)| n == "skipped").expect("a waiting case is listed as skipped");
     assert!(attr(&skipped.1, "message").contains("still waiting"), "{xml}");
 }
+
+#[actix_web::test]
+async fn files_uploaded_during_the_exit_grace_are_in_the_report() {
+    let app = TestApp::spawn_with(
+        |c| c.timeouts.exit_grace = Duration::from_millis(700),
+        vec![case("t.1", &[("alice", json!("element-web"))], steps(vec![]))],
+    )
+    .await;
+    app.register_type("a", "element-web").await;
+    app.wait_for_case("t.1", "success").await;
+    assert_eq!(app.poll("a").await["action"], "exit");
+    // As Element Web does once Cypress has finished: the video comes after exit.
+    assert_eq!(app.upload("a", &[("video.mp4", b"frames")]).await.0, StatusCode::OK);
+    let report = app.run_ended().await;
+    assert_eq!(report.cases[0].files, ["alice_video.mp4"]);
+}
+
+#[actix_web::test]
+async fn a_shutdown_during_the_exit_grace_ends_it_at_once() {
+    // A grace far longer than the harness waits for the end of the run (30 s).
+    let app = TestApp::spawn_with(
+        |c| c.timeouts.exit_grace = Duration::from_secs(3600),
+        vec![case("t.1", &[("alice", json!("element-web"))], steps(vec![]))],
+    )
+    .await;
+    app.register_type("a", "element-web").await;
+    app.wait_for_case("t.1", "success").await;
+    app.allocator.do_send(trafficlight_actors::allocator::Shutdown);
+    let report = app.run_ended().await;
+    assert!(report.succeeded(), "the run had ended well before it was stopped");
+}

@@ -58,7 +58,7 @@ async fn store_files(
     let mut total: u64 = 0;
     let mut stored = Vec::new();
     let mut staged = Vec::new();
-    while let Some(field) = multipart.next().await {
+    while let Some(field) = stalling_after(stall, multipart.next()).await? {
         let mut field = field.map_err(|e| ApiError::BadRequest(format!("bad multipart body: {e}")))?;
         let Some(raw_name) = field.content_disposition().and_then(|d| d.get_filename()).map(str::to_owned) else {
             continue; // a plain form field, not a file
@@ -72,7 +72,7 @@ async fn store_files(
         let mut file = tokio::fs::File::create(&partial)
             .await
             .map_err(|e| ApiError::Internal(format!("cannot write {}: {e}", partial.display())))?;
-        while let Some(chunk) = next_chunk(&mut field, stall).await? {
+        while let Some(chunk) = stalling_after(stall, field.next()).await? {
             let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("the upload broke off: {e}")))?;
             total += chunk.len() as u64;
             if total > limit {
@@ -101,13 +101,13 @@ async fn store_files(
     Ok(stored)
 }
 
-/// The next piece of a file part, or 408 if the client sends nothing for `stall`: an
-/// adapter whose upload stream broke must get an answer, not hang.
-async fn next_chunk(
-    field: &mut actix_multipart::Field,
+/// `next` (the next part, or the next piece of one), or 408 if the client sends nothing
+/// for `stall`: an adapter whose upload stream broke must get an answer, not hang.
+async fn stalling_after<T>(
     stall: std::time::Duration,
-) -> Result<Option<Result<web::Bytes, actix_multipart::MultipartError>>, ApiError> {
-    tokio::time::timeout(stall, field.next())
+    next: impl std::future::Future<Output = T>,
+) -> Result<T, ApiError> {
+    tokio::time::timeout(stall, next)
         .await
         .map_err(|_| ApiError::Timeout(format!("the upload stalled: no data for {:.1} s", stall.as_secs_f64())))
 }

@@ -136,6 +136,7 @@ pub struct AdapterActor {
     next_action: u64,
     expiry_reported: bool,
     liveness_timer: Option<SpawnHandle>,
+    liveness_generation: u64,
 }
 
 impl Actor for AdapterActor {

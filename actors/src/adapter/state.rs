@@ -25,6 +25,7 @@ impl AdapterActor {
             next_action: 0,
             expiry_reported: false,
             liveness_timer: None,
+            liveness_generation: 0,
         }
     }
 
@@ -144,7 +145,13 @@ impl AdapterActor {
     /// adapter polled meanwhile) is simply checked again later, so there is one timer per
     /// adapter and an expiry is noticed the moment it happens, not up to a period late.
     pub(super) fn watch_liveness(&mut self, ctx: &mut Context<Self>) {
-        if self.finished.is_some() || self.expiry_reported {
+        self.check_liveness(self.liveness_generation, ctx);
+    }
+
+    /// One liveness check of chain `generation`; checks of a chain that was restarted
+    /// since do nothing (actix may still run a timer cancelled in the same poll).
+    fn check_liveness(&mut self, generation: u64, ctx: &mut Context<Self>) {
+        if generation != self.liveness_generation || self.finished.is_some() || self.expiry_reported {
             return;
         }
         if self.waiters.iter().any(|w| !w.reply.is_closed()) {
@@ -155,13 +162,13 @@ impl AdapterActor {
             (None, Some(_)) => self.timeouts.idle,
             // Adapters register before their client has started (Cypress, a browser): the
             // first poll may come well after registration.
-            (None, None) => self.timeouts.idle * FIRST_POLL_GRACE_FACTOR,
+            (None, None) => self.timeouts.idle.checked_mul(FIRST_POLL_GRACE_FACTOR).unwrap_or(Duration::MAX),
         };
         let silent = self.last_seen.elapsed();
         if silent <= limit {
             // Held polls are rechecked often enough to notice their client going away.
             let next = (limit - silent).min(limit / 4).max(MIN_LIVENESS_CHECK);
-            self.liveness_timer = Some(ctx.run_later(next, Self::watch_liveness));
+            self.liveness_timer = Some(ctx.run_later(next, move |act, ctx| act.check_liveness(generation, ctx)));
         } else if self.assignment.is_none() {
             self.expiry_reported = true;
             self.allocator.do_send(allocator::IdleExpired { uuid: self.uuid.clone() });
@@ -177,6 +184,7 @@ impl AdapterActor {
         if let Some(timer) = self.liveness_timer.take() {
             ctx.cancel_future(timer);
         }
+        self.liveness_generation += 1;
         self.expiry_reported = false;
         self.watch_liveness(ctx);
     }

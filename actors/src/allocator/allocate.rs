@@ -107,22 +107,36 @@ impl Allocator {
         // Adapters upload their logs and videos after they are told to exit (Element Web
         // once Cypress has finished, Element Call in its `finally`): the server stays up
         // for the whole grace period so that those arrive.
-        if self.timeouts.exit_grace.is_zero() {
-            self.release_report();
+        // A run stopped by a signal does not wait: whoever stops it wants the report now.
+        if self.timeouts.exit_grace.is_zero() || self.stopping {
+            self.release_report(ctx);
         } else {
-            ctx.run_later(self.timeouts.exit_grace, |act, _| act.release_report());
+            ctx.run_later(self.timeouts.exit_grace, |act, ctx| act.release_report(ctx));
         }
     }
 
-    pub(super) fn release_report(&mut self) {
+    /// Hands the report to whoever waits for the end of the run, once. The cases are
+    /// asked again first: files uploaded during the exit grace belong in the report.
+    pub(super) fn release_report(&mut self, ctx: &mut Context<Self>) {
         let Some(run) = self.run.as_mut() else { return };
-        let Some(report) = run.report.clone() else { return };
-        if run.released {
+        if run.report.is_none() || run.releasing {
             return;
         }
-        run.released = true;
-        for waiter in self.run_end_waiters.drain(..) {
-            let _ = waiter.send(report.clone());
-        }
+        run.releasing = true;
+        let fresh: Vec<_> =
+            run.order.iter().filter_map(|id| run.cases.get(id)).map(|c| c.addr.send(case::Snapshot)).collect();
+        ctx.spawn(join_all(fresh).into_actor(self).map(|fresh, act, _| {
+            let Some(run) = act.run.as_mut() else { return };
+            let Some(report) = run.report.as_mut() else { return };
+            for (case, snapshot) in report.cases.iter_mut().zip(fresh) {
+                if let Ok(snapshot) = snapshot {
+                    *case = snapshot;
+                }
+            }
+            run.released = true;
+            for waiter in act.run_end_waiters.drain(..) {
+                let _ = waiter.send(report.clone());
+            }
+        }));
     }
 }

@@ -156,6 +156,8 @@ pub struct Allocator {
     next_seq: u64,
     run: Option<Run>,
     run_end_waiters: Vec<oneshot::Sender<RunReport>>,
+    /// Set by [`Shutdown`]: the run ends without its exit grace.
+    stopping: bool,
 }
 
 impl Allocator {
@@ -170,6 +172,7 @@ impl Allocator {
             next_seq: 0,
             run: None,
             run_end_waiters: Vec::new(),
+            stopping: false,
         }
     }
 
@@ -287,6 +290,11 @@ impl Handler<Shutdown> for Allocator {
     type Result = ();
 
     fn handle(&mut self, _msg: Shutdown, ctx: &mut Context<Self>) {
+        self.stopping = true;
+        if self.run_is_over() {
+            self.release_report(ctx); // cut the exit grace short
+            return;
+        }
         match self.run.as_mut() {
             None => {
                 self.run = Some(Run::new("none".into()));

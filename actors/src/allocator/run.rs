@@ -24,13 +24,23 @@ pub(super) struct Run {
     pub(super) waiting: Vec<String>,
     /// Set when every case has ended.
     pub(super) report: Option<RunReport>,
-    /// Set when the report has been handed out (after adapters were told to exit).
+    /// Set when the report is being made final (after the exit grace).
+    pub(super) releasing: bool,
+    /// Set when the report has been handed out.
     pub(super) released: bool,
 }
 
 impl Run {
     pub(super) fn new(id: String) -> Self {
-        Run { id, order: Vec::new(), cases: HashMap::new(), waiting: Vec::new(), report: None, released: false }
+        Run {
+            id,
+            order: Vec::new(),
+            cases: HashMap::new(),
+            waiting: Vec::new(),
+            report: None,
+            releasing: false,
+            released: false,
+        }
     }
 
     pub(super) fn add(&mut self, id: String, entry: CaseEntry) {
