@@ -3,9 +3,9 @@
 mod common;
 
 use awc::http::StatusCode;
-use common::{alice, body, case, gated, recording, steps, Gate, TestApp};
+use common::{alice, case, gated, recording, steps, Gate, TestApp};
 use serde_json::json;
-use trafficlight_actors::{ActionError, Outcome};
+use trafficlight_actors::ActionError;
 
 #[actix_web::test]
 async fn register_answers_an_empty_object_and_poll_says_wait_for_a_testcase() {
@@ -242,18 +242,8 @@ async fn an_error_report_labelled_text_plain_is_read_as_json() {
 #[actix_web::test]
 async fn an_error_with_no_pending_action_ends_the_case_and_is_raised_at_the_next_action() {
     let gate = Gate::default();
-    let (tx, mut results) = common::inbox();
-    let waiting = gate.clone();
-    let app = TestApp::spawn(alice(body(move |ctx| {
-        let (gate, tx) = (waiting.clone(), tx.clone());
-        async move {
-            gate.passed().await;
-            let result = ctx.client("alice").unwrap().perform("send_message", json!({})).await;
-            let _ = tx.send(result);
-            Outcome::Success
-        }
-    })))
-    .await;
+    let (body, mut results) = common::gated_action(&gate, "alice", "send_message");
+    let app = TestApp::spawn(alice(body)).await;
     app.register_type("a", "element-web").await;
     app.wait_for_case("t.1", "running").await;
     let (status, _) = app.report_error("a", "action", "could not open the room").await;
@@ -423,17 +413,8 @@ async fn a_respond_before_the_action_was_delivered_is_refused_and_completes_noth
     // An older Appium adapter answers `idle` with an empty respond; if the test queued an
     // action meanwhile, that respond must not complete it.
     let gate = Gate::default();
-    let (tx, mut results) = common::inbox();
-    let waiting = gate.clone();
-    let app = TestApp::spawn(alice(body(move |ctx| {
-        let (gate, tx) = (waiting.clone(), tx.clone());
-        async move {
-            gate.passed().await;
-            let _ = tx.send(ctx.client("alice").unwrap().perform("login", json!({})).await);
-            Outcome::Success
-        }
-    })))
-    .await;
+    let (body, mut results) = common::gated_action(&gate, "alice", "login");
+    let app = TestApp::spawn(alice(body)).await;
     app.register_type("a", "element-web").await;
     assert_eq!(app.poll("a").await["action"], "idle");
     gate.open();

@@ -315,6 +315,26 @@ pub fn gated(gate: &Gate, then: Vec<(&'static str, &'static str, Value)>) -> Arc
     })
 }
 
+/// A body that waits for `gate`, asks `client` for `action` once, hands the result to the
+/// test and succeeds.
+pub fn gated_action(
+    gate: &Gate,
+    client: &'static str,
+    action: &'static str,
+) -> (Arc<dyn TestBody>, Inbox<Result<Value, ActionError>>) {
+    let (tx, results) = inbox();
+    let gate = gate.clone();
+    let body = async_body(move |ctx: CaseContext| {
+        let (gate, tx) = (gate.clone(), tx.clone());
+        async move {
+            gate.passed().await;
+            let _ = tx.send(ctx.client(client).expect("slot exists").perform(action, json!({})).await);
+            Outcome::Success
+        }
+    });
+    (body, results)
+}
+
 /// A body that performs `steps` (client, action, data) one after another and succeeds.
 pub fn steps(steps: Vec<(&'static str, &'static str, Value)>) -> Arc<dyn TestBody> {
     let steps = Arc::new(steps);
