@@ -47,7 +47,8 @@ fn run(mode: Mode, actions: usize) -> f64 {
     let server = std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
             let mut config = Config { output, ..Config::default() };
-            config.timeouts.exit_grace = Duration::ZERO;
+            // Long enough for the adapter to hear `exit` after its last action.
+            config.timeouts.exit_grace = Duration::from_secs(1);
             let body = async_body(move |ctx| async move {
                 let client = ctx.clients[0].clone();
                 for i in 0..actions {
