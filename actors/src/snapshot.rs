@@ -24,16 +24,6 @@ impl CaseState {
     pub fn is_final(self) -> bool {
         matches!(self, CaseState::Success | CaseState::Failed | CaseState::Error | CaseState::Skipped)
     }
-    /// Every state, in lifecycle order (for dashboards' counts).
-    pub const ALL: [CaseState; 7] = [
-        CaseState::Waiting,
-        CaseState::Preparing,
-        CaseState::Running,
-        CaseState::Success,
-        CaseState::Failed,
-        CaseState::Error,
-        CaseState::Skipped,
-    ];
     /// The lowercase name used on the wire and in reports.
     pub fn as_str(self) -> &'static str {
         match self {
