@@ -3,6 +3,7 @@
 use crate::config::{optional_seconds, seconds, Config, FileConfig};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Coordinates tests in which several real clients act together.
 #[derive(Debug, Parser)]
@@ -112,6 +113,18 @@ impl ServeArgs {
         }
         if let Some(limit) = self.upload_limit.or(file.upload_limit) {
             config.upload_limit = limit;
+        }
+        if let Some(v) = file.body_stall {
+            config.body_stall = seconds("body_stall", v)?;
+        }
+        if let Some(v) = file.script_sleep_scale {
+            if !(v.is_finite() && (0.0..=1000.0).contains(&v)) {
+                return Err(format!("script_sleep_scale must be a number from 0 to 1000, not {v}"));
+            }
+            config.script_sleep_scale = v;
+        }
+        if let Some(v) = file.shutdown_drain {
+            config.shutdown_drain = if v == 0.0 { Duration::ZERO } else { seconds("shutdown_drain", v)? };
         }
         config.servers = file.servers;
         Ok(config)

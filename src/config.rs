@@ -10,8 +10,10 @@ use trafficlight_actors::{Homeserver, Timeouts};
 pub const DEFAULT_BIND: &str = "127.0.0.1:5000";
 /// Largest upload request accepted, by default.
 pub const DEFAULT_UPLOAD_LIMIT: u64 = 512 * 1024 * 1024;
-/// How long an upload may send nothing, by default.
-pub const DEFAULT_UPLOAD_STALL: Duration = Duration::from_secs(60);
+/// How long a request body (upload, register, respond, error) may send nothing, by default.
+pub const DEFAULT_BODY_STALL: Duration = Duration::from_secs(30);
+/// How long open connections may finish after the run, by default, before they are cut.
+pub const DEFAULT_SHUTDOWN_DRAIN: Duration = Duration::from_secs(2);
 /// Largest JSON body (register, respond, error) accepted.
 pub const JSON_BODY_LIMIT: usize = 16 * 1024 * 1024;
 
@@ -24,8 +26,12 @@ pub struct Config {
     pub output: PathBuf,
     pub timeouts: Timeouts,
     pub upload_limit: u64,
-    /// How long an upload may send nothing before it is refused (408).
-    pub upload_stall: Duration,
+    /// How long a request body may send nothing before it is refused (408).
+    pub body_stall: Duration,
+    /// How long connections still open when the server stops may finish before they are cut.
+    pub shutdown_drain: Duration,
+    /// Scripts' `sleep(s)` sleeps `s * script_sleep_scale` (1; tests make it small).
+    pub script_sleep_scale: f64,
     /// Homeservers that already run, handed to every case that needs servers.
     pub servers: Vec<Homeserver>,
 }
@@ -39,7 +45,9 @@ impl Default for Config {
             output: PathBuf::from("output"),
             timeouts: Timeouts::default(),
             upload_limit: DEFAULT_UPLOAD_LIMIT,
-            upload_stall: DEFAULT_UPLOAD_STALL,
+            body_stall: DEFAULT_BODY_STALL,
+            shutdown_drain: DEFAULT_SHUTDOWN_DRAIN,
+            script_sleep_scale: 1.0,
             servers: Vec::new(),
         }
     }
@@ -60,6 +68,9 @@ pub struct FileConfig {
     pub queue_timeout: Option<f64>,
     pub exit_grace: Option<f64>,
     pub upload_limit: Option<u64>,
+    pub body_stall: Option<f64>,
+    pub shutdown_drain: Option<f64>,
+    pub script_sleep_scale: Option<f64>,
     #[serde(default)]
     pub servers: Vec<Homeserver>,
 }

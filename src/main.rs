@@ -47,7 +47,11 @@ fn serve(config: Config) -> i32 {
             return EXIT_BAD_START;
         }
     };
-    let cases = scenario::expand(&scenarios);
+    if let Err(e) = startup::check_output(&config.output) {
+        eprintln!("error: {e}");
+        return EXIT_BAD_START;
+    }
+    let cases = scenario::expand_with(&scenarios, scenario::ScriptOptions { sleep_scale: config.script_sleep_scale });
     log::info!("loaded {} test(s) from {}: {} case(s)", scenarios.len(), dir.display(), cases.len());
     actix_web::rt::System::new().block_on(async move {
         let listener = match startup::bind(&config) {

@@ -8,7 +8,7 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::{NormalizePath, TrailingSlash};
 use actix_web::{web, App, HttpServer};
 use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use trafficlight_actors::allocator::{self, Allocator};
 use trafficlight_actors::case::CaseSpec;
@@ -38,10 +38,13 @@ pub async fn start(listener: TcpListener, config: Config, cases: Vec<CaseSpec>) 
     let allocator = Allocator::new(config.timeouts.clone(), provisioner, config.output.clone()).start();
     let addr = listener.local_addr()?;
     let output = config.output.clone();
+    // Whole seconds (actix's unit), rounded up: a drain of 0.5 s is not no drain at all.
+    let drain = config.shutdown_drain.as_secs() + u64::from(config.shutdown_drain.subsec_nanos() > 0);
     let state = AppState { allocator: allocator.clone(), config };
     let server: Server = HttpServer::new(move || {
         App::new()
             // `TRAFFICLIGHT_URL=http://host:5000/` makes adapters ask for `//client/...`.
+            .wrap(actix_web::middleware::from_fn(http::json_errors::json_error_bodies))
             .wrap(NormalizePath::new(TrailingSlash::MergeOnly))
             .app_data(web::Data::new(state.clone()))
             .configure(http::configure)
@@ -54,6 +57,9 @@ pub async fn start(listener: TcpListener, config: Config, cases: Vec<CaseSpec>) 
     // A client that closes its connection has given up on its request: drop the handler,
     // so a held long poll of an adapter that died stops counting as a sign of life.
     .h1_allow_half_closed(false)
+    // A stalled request must not hold the exit: after the run, open connections get this
+    // long to finish.
+    .shutdown_timeout(drain)
     .listen(listener)?
     .run();
     let handle = server.handle();
@@ -67,49 +73,62 @@ pub async fn start(listener: TcpListener, config: Config, cases: Vec<CaseSpec>) 
     Ok(Running { addr, output, allocator, handle })
 }
 
+/// Exit status when the run ended but its reports could not be written.
+pub const EXIT_REPORT_FAILED: i32 = 3;
+
+/// Checks at start that `dir` can hold uploads and reports: creates it and writes (and
+/// removes) a probe file. A run that could not store its results must not start.
+pub fn check_output(dir: &Path) -> Result<(), String> {
+    let unusable = |e: std::io::Error| format!("the output directory {} is not usable: {e}", dir.display());
+    std::fs::create_dir_all(dir).map_err(unusable)?;
+    let probe = dir.join(format!(".write-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"probe").map_err(unusable)?;
+    std::fs::remove_file(&probe).map_err(unusable)
+}
+
 /// Waits until every case has ended (or SIGINT/SIGTERM ends the run), prints the summary,
 /// writes the reports, stops the server and returns the process's exit status: 0 if
-/// every case succeeded.
+/// every case succeeded, 1 if not, 3 if the reports could not be written. A second
+/// signal, at any point after the first, exits at once.
 pub async fn run_to_end(running: Running) -> i32 {
-    let ended = running.allocator.send(allocator::RunEnded);
-    tokio::pin!(ended);
-    let report = tokio::select! {
-        report = &mut ended => report,
-        signal = shutdown_signal() => {
-            log::warn!("{signal}: stopping the run (send it again to exit at once)");
-            running.allocator.do_send(allocator::Shutdown);
-            tokio::select! {
-                report = &mut ended => report,
-                signal = shutdown_signal() => {
-                    eprintln!("{signal} again: exiting without a report");
-                    running.handle.stop(false).await;
-                    return 1;
-                }
-            }
-        }
-    };
-    running.handle.stop(true).await;
-    match report {
+    let allocator = running.allocator.clone();
+    actix_web::rt::spawn(async move {
+        let signal = shutdown_signal().await;
+        log::warn!("{signal}: stopping the run (send it again to exit at once)");
+        allocator.do_send(allocator::Shutdown);
+        let signal = shutdown_signal().await;
+        eprintln!("{signal} again: exiting at once");
+        std::process::exit(1);
+    });
+    let report = running.allocator.send(allocator::RunEnded).await;
+    let status = match report {
         Ok(report) => {
             print!("{}", report.summary());
             match crate::reports::write(&report, &running.output) {
-                Ok(paths) => log::info!(
-                    "reports written: {}",
-                    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
-                ),
-                Err(e) => eprintln!("error: cannot write the reports into {}: {e}", running.output.display()),
-            }
-            if report.succeeded() {
-                0
-            } else {
-                1
+                Ok(paths) => {
+                    log::info!(
+                        "reports written: {}",
+                        paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+                    );
+                    if report.succeeded() {
+                        0
+                    } else {
+                        1
+                    }
+                }
+                Err(e) => {
+                    eprintln!("error: cannot write the reports into {}: {e}", running.output.display());
+                    EXIT_REPORT_FAILED
+                }
             }
         }
         Err(e) => {
             eprintln!("error: the run's report was lost ({e}); counting the run as failed");
             1
         }
-    }
+    };
+    running.handle.stop(true).await;
+    status
 }
 
 async fn shutdown_signal() -> &'static str {

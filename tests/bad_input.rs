@@ -5,7 +5,7 @@
 //! - malformed JSON (`{"type": "element-web"`)
 //! - JSON that is not an object (an array, a string, a number, `null`)
 //! - an empty body
-//! - no `type` field
+//! - no `type` field, and an empty `type` (`""`, `"  "`)
 //! - `type` not a string (a number, `null`, an array, an object)
 //! - a wrong content type (`text/plain`, `application/xml`) on a body that is not JSON: 415
 //!   (a JSON object under another label is read: the Element Web adapter sends its error
@@ -14,6 +14,7 @@
 //!
 //! respond
 //! - malformed JSON, and JSON that is not an object (an array)
+//! - malformed JSON with no content type (`{"response":`): 400, not read as a form
 //! - a wrong content type (`text/plain` with a body that is not JSON): 415
 //! - nothing pending (allocated, the test has not asked yet): 409
 //! - a stale action id (the previous action's, in the query and in the body): 409
@@ -35,6 +36,17 @@
 //!
 //! respond, again
 //! - before the pending action was delivered by a poll (an adapter answering `idle`): 409
+//!
+//! every body
+//! - register, respond and error that announce `Content-Length: 100000` and stop half way:
+//!   408 with a JSON body once `body_stall` passes
+//!
+//! any route
+//! - a wrong method on a known path (`GET .../register`, `POST .../poll`, `DELETE
+//!   .../upload`): 405 with `Allow`, JSON body
+//! - errors raised by actix-web itself (a path segment that is not valid UTF-8): JSON
+//!   bodies too. Errors of the HTTP/1 parser (a malformed request line, headers over the
+//!   limit) are answered before any of our code runs and keep actix's empty body.
 
 mod common;
 
@@ -70,6 +82,8 @@ async fn register_refuses_bodies_that_are_not_a_registration_and_registers_nothi
         ("type null", json_type, r#"{"type": null}"#, StatusCode::BAD_REQUEST),
         ("type an array", json_type, r#"{"type": ["element-web"]}"#, StatusCode::BAD_REQUEST),
         ("type an object", json_type, r#"{"type": {"name": "element-web"}}"#, StatusCode::BAD_REQUEST),
+        ("type empty", json_type, r#"{"type": ""}"#, StatusCode::BAD_REQUEST),
+        ("type blank", json_type, r#"{"type": "  "}"#, StatusCode::BAD_REQUEST),
         ("text/plain", Some("text/plain"), "type=element-web", StatusCode::UNSUPPORTED_MEDIA_TYPE),
         ("application/xml", Some("application/xml"), "<type>element-web</type>", StatusCode::UNSUPPORTED_MEDIA_TYPE),
     ];
@@ -103,6 +117,8 @@ async fn respond_refuses_bodies_it_cannot_read_and_the_action_stays_pending() {
         ("malformed JSON", Some("application/json"), r#"{"response": "#, StatusCode::BAD_REQUEST),
         ("an array", Some("application/json"), r#"["sent"]"#, StatusCode::BAD_REQUEST),
         ("text/plain", Some("text/plain"), "sent it", StatusCode::UNSUPPORTED_MEDIA_TYPE),
+        ("malformed JSON, no content type", None, r#"{"response":"#, StatusCode::BAD_REQUEST),
+        ("a truncated JSON array, no content type", None, r#"[{"response":"#, StatusCode::BAD_REQUEST),
     ];
     for (input, content_type, body, expected) in bad {
         assert_refused(app.respond_raw("a", "", *content_type, body).await, *expected, input);
@@ -276,7 +292,7 @@ async fn stalled_upload(app: &TestApp, sent: String) -> String {
 async fn an_upload_that_stalls_half_way_is_refused_and_leaves_nothing() {
     let gate = Gate::default();
     let stall = std::time::Duration::from_millis(300);
-    let app = TestApp::spawn_with(|c| c.upload_stall = stall, alice(gated(&gate, vec![]))).await;
+    let app = TestApp::spawn_with(|c| c.body_stall = stall, alice(gated(&gate, vec![]))).await;
     app.register_type("a", "element-web").await;
     app.wait_for_case("t.1", "running").await;
     let part = "--b0undary\r\nContent-Disposition: form-data; name=\"file\"; filename=\"video.mp4\"\r\n\r\n";
@@ -290,4 +306,74 @@ async fn an_upload_that_stalls_half_way_is_refused_and_leaves_nothing() {
         assert!(app.files_on_disk().is_empty(), "stalled {where_}: {:?}", app.files_on_disk());
     }
     gate.open();
+}
+
+/// Sends the head of `POST path` announcing 100000 bytes and `part` of the body, then
+/// nothing; answers what the server says.
+async fn stalled_post(app: &TestApp, path: &str, part: &str) -> String {
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 100000\r\n\
+         Content-Type: application/json\r\n\r\n{part}"
+    );
+    common::raw_exchange(&addr, head.into_bytes(), async {}, Vec::new()).await
+}
+
+#[actix_web::test]
+async fn register_respond_and_error_bodies_that_stall_are_refused_with_408() {
+    let stall = std::time::Duration::from_millis(300);
+    let (body, mut results) = recording("alice", vec![("send_message", json!({"message": "hi"}))]);
+    let app = TestApp::spawn_with(|c| c.body_stall = stall, alice(body)).await;
+    let answer = stalled_post(&app, "/client/r/register", r#"{"type": "elem"#).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "register: {answer}");
+    assert!(answer.contains(r#""code":"timeout""#) && answer.contains("stalled"), "register: {answer}");
+    assert!(is_unknown(&app.poll("r").await), "a stalled registration registers nothing");
+
+    app.register_type("a", "element-web").await;
+    let action = app.next_action("a").await;
+    for path in ["/client/a/respond", "/client/a/error"] {
+        let answer = stalled_post(&app, path, r#"{"response": "se"#).await;
+        assert!(answer.starts_with("HTTP/1.1 408"), "{path}: {answer}");
+        assert!(answer.contains(r#""code":"timeout""#), "{path}: {answer}");
+        assert_eq!(app.poll("a").await, action, "{path}: the action is still pending");
+    }
+    app.respond("a", json!({"response": "sent"})).await;
+    assert_eq!(results.next().await, Ok(json!({"response": "sent"})));
+}
+
+#[actix_web::test]
+async fn a_wrong_method_on_a_known_path_is_405_with_allow_and_a_json_body() {
+    let app = TestApp::spawn(alice(steps(vec![]))).await;
+    for (method, path, allow) in [
+        ("GET", "/client/a/register", "POST"),
+        ("POST", "/client/a/poll", "GET"),
+        ("PUT", "/client/a/respond", "POST"),
+        ("GET", "/client/a/error", "POST"),
+        ("DELETE", "/client/a/upload", "POST"),
+        ("POST", "/status/junit.xml", "GET"),
+    ] {
+        let method = awc::http::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut resp = app.http.request(method.clone(), app.url(path)).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        assert_eq!(resp.headers().get("allow").and_then(|v| v.to_str().ok()), Some(allow), "{method} {path}");
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["code"], "method_not_allowed", "{method} {path}: {body}");
+    }
+    let (status, body) = app.get("/no/such/thing").await;
+    assert_eq!((status, body["code"].clone()), (StatusCode::NOT_FOUND, json!("not_found")), "{body}");
+    assert!(is_unknown(&app.poll("a").await), "nothing was registered");
+}
+
+#[actix_web::test]
+async fn errors_raised_by_the_framework_have_json_bodies_too() {
+    let app = TestApp::spawn(alice(steps(vec![]))).await;
+    // A path segment that is not UTF-8: refused by actix-web's path extractor, as text.
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let request = "GET /client/%FF%FE/poll HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let answer = common::raw_exchange(&addr, request.as_bytes().to_vec(), async {}, Vec::new()).await;
+    let status = answer.split(' ').nth(1).unwrap_or_default();
+    assert!(status.starts_with('4'), "{answer}");
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let body: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {answer}"));
+    assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()) && body["code"].is_string(), "{body}");
 }

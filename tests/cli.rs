@@ -1,5 +1,6 @@
 //! The `trafficlight` binary as CI runs it: `list`, and `serve` to the end of a run with
-//! its summary and exit status (0 all passed, 1 otherwise, 1 on SIGTERM, 2 bad start).
+//! its summary and exit status (0 all passed, 1 otherwise, 1 on SIGTERM, 2 bad start, 3
+//! reports not written), and how it stops with requests still open.
 
 mod common;
 
@@ -51,11 +52,17 @@ fn serve_refuses_bad_flags_and_empty_directories_with_status_2() {
 
 /// Starts `trafficlight serve` on a free port; answers the child and its base URL.
 fn serve(scenarios: &std::path::Path, output: &std::path::Path) -> (Child, String) {
+    serve_with(scenarios, output, &[])
+}
+
+/// Like [`serve`], with `extra` flags.
+fn serve_with(scenarios: &std::path::Path, output: &std::path::Path, extra: &[&str]) -> (Child, String) {
     let mut child = Command::new(BIN)
         .args(["serve", "--bind", "127.0.0.1:0", "--scenarios"])
         .arg(scenarios)
         .arg("--output")
         .arg(output)
+        .args(extra)
         .env("RUST_LOG", "info")
         .env("TRAFFICLIGHT_EXIT_GRACE", "2")
         .stdout(Stdio::piped())
@@ -150,4 +157,118 @@ async fn sigterm_ends_the_run_with_running_cases_as_shutdown_errors_and_status_1
     assert!(stdout.contains("error"), "{stdout}");
     assert!(stdout.contains("shutdown"), "{stdout}");
     assert!(stdout.contains("Overall: 0/1 succeeded"), "{stdout}");
+}
+
+#[test]
+fn serve_refuses_an_output_directory_it_cannot_write_with_status_2_before_serving() {
+    let dir = script_dir(&[("one_step.rhai", ONE_STEP)]);
+    let blocker = tempfile::NamedTempFile::new().unwrap();
+    let output = blocker.path().join("output");
+    let out = Command::new(BIN)
+        .args(["serve", "--bind", "127.0.0.1:0", "--scenarios"])
+        .arg(dir.path())
+        .arg("--output")
+        .arg(&output)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("output directory") && err.contains("not usable"), "{err}");
+    assert!(!err.contains("listening on"), "it never served: {err}");
+}
+
+#[actix_web::test]
+async fn serve_exits_3_when_the_reports_cannot_be_written_at_the_end() {
+    let dir = script_dir(&[("one_step.rhai", ONE_STEP)]);
+    let output = tempfile::tempdir().unwrap();
+    let (child, base) = serve(dir.path(), output.path());
+    // The directory was fine at start; now junit.xml cannot be written (a directory is in
+    // its place), as when a disk fills up or a volume goes away during the run.
+    std::fs::create_dir(output.path().join("junit.xml")).unwrap();
+    act_once(&base, "adapter-1", "good").await;
+    let (code, stdout) = wait_exit(child);
+    assert_eq!(code, 3, "not 0: CI must not go green without its junit.xml\n{stdout}");
+    assert!(stdout.contains("Overall: 1/1 succeeded"), "the summary is still printed: {stdout}");
+}
+
+/// A config file with `settings` (TOML lines).
+fn config_file(settings: &str) -> tempfile::NamedTempFile {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), settings).unwrap();
+    file
+}
+
+/// Opens a POST to respond that announces 100000 bytes and sends 10: a stalled client.
+fn stalled_request(base: &str) -> std::net::TcpStream {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(base.trim_start_matches("http://")).unwrap();
+    let head = "POST /client/a/respond HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+                Content-Length: 100000\r\n\r\n{\"respons";
+    stream.write_all(head.as_bytes()).unwrap();
+    stream
+}
+
+/// Waits for `child` to exit, at most `limit`: answers its status, or kills it and fails.
+fn exit_within(mut child: Child, limit: Duration, what: &str) -> i32 {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code().unwrap_or(-1);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{what}: the server had not exited after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The run ends (SIGTERM) while a client holds a request with a body that never comes:
+/// the exit waits `shutdown_drain` (1 s here), not the body stall (600 s) nor actix's 30 s.
+#[actix_web::test]
+async fn a_stalled_request_does_not_hold_the_exit_after_sigterm() {
+    let dir = script_dir(&[("one_step.rhai", ONE_STEP)]);
+    let output = tempfile::tempdir().unwrap();
+    let config = config_file("body_stall = 600\nshutdown_drain = 1\n");
+    let config_path = config.path().to_str().unwrap().to_string();
+    let (child, base) = serve_with(dir.path(), output.path(), &["--config", &config_path]);
+    let http = awc::Client::default();
+    http.post(format!("{base}/client/a/register")).send_json(&json!({"type": "element-web"})).await.unwrap();
+    let answer: Value = http.get(format!("{base}/client/a/poll?wait=5")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(answer["action"], "check", "the case is running");
+    let _stalled = stalled_request(&base);
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    // 20 s: far above the 1 s drain on a loaded machine, below actix's default 30 s.
+    let code = exit_within(child, Duration::from_secs(20), "one SIGTERM, a stalled request open");
+    assert_eq!(code, 1);
+}
+
+/// A second signal exits at once, even while the server drains open connections for as
+/// long as it was told to (600 s here).
+#[actix_web::test]
+async fn a_second_signal_exits_at_once_whatever_connections_are_open() {
+    let dir = script_dir(&[("one_step.rhai", ONE_STEP)]);
+    let output = tempfile::tempdir().unwrap();
+    let config = config_file("body_stall = 600\nshutdown_drain = 600\n");
+    let config_path = config.path().to_str().unwrap().to_string();
+    let (mut child, base) = serve_with(dir.path(), output.path(), &["--config", &config_path]);
+    let _stalled = stalled_request(&base);
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains("Overall:") {
+                let _ = tx.send(line);
+            }
+        }
+    });
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let summary = rx.recv_timeout(Duration::from_secs(30)).expect("the first SIGTERM ends the run with a summary");
+    assert!(summary.contains("0/1"), "{summary}");
+    // Now the server drains the stalled request (up to 600 s); a second signal ends that.
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let code = exit_within(child, Duration::from_secs(20), "a second SIGTERM while draining");
+    assert_eq!(code, 1);
 }

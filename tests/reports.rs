@@ -63,8 +63,10 @@ async fn junit_is_valid_xml_with_one_element_per_outcome_whatever_the_errors_con
     let one = [("alice", json!("element-web"))];
     let never = [("alice", json!("element-ios"))];
     let act = || steps(vec![("alice", "send_message", json!({"message": "hi"}))]);
+    // The queue timeout must outlast three registrations on a loaded machine: only the
+    // lonely case (a type nobody registers) is meant to reach it.
     let app = TestApp::spawn_with(
-        |c| c.timeouts.queue = Some(Duration::from_millis(500)),
+        |c| c.timeouts.queue = Some(Duration::from_secs(3)),
         vec![
             case("pass.1", &one, act()),
             case("fail.1", &one, act()),
@@ -120,8 +122,10 @@ async fn junit_is_served_while_the_run_goes_on() {
 
 #[actix_web::test]
 async fn files_uploaded_during_the_exit_grace_are_in_the_report() {
+    // A grace that cannot pass during the test; the test ends it (Shutdown) once the
+    // upload has landed, so nothing depends on how fast this machine is.
     let app = TestApp::spawn_with(
-        |c| c.timeouts.exit_grace = Duration::from_millis(700),
+        |c| c.timeouts.exit_grace = Duration::from_secs(3600),
         vec![case("t.1", &[("alice", json!("element-web"))], steps(vec![]))],
     )
     .await;
@@ -130,6 +134,7 @@ async fn files_uploaded_during_the_exit_grace_are_in_the_report() {
     assert_eq!(app.poll("a").await["action"], "exit");
     // As Element Web does once Cypress has finished: the video comes after exit.
     assert_eq!(app.upload("a", &[("video.mp4", b"frames")]).await.0, StatusCode::OK);
+    app.allocator.do_send(trafficlight_actors::allocator::Shutdown);
     let report = app.run_ended().await;
     assert_eq!(report.cases[0].files, ["alice_video.mp4"]);
 }

@@ -138,6 +138,33 @@ async fn an_adapter_action_error_fails_the_case_and_another_error_errors_it() {
     }
 }
 
+/// The Hydrogen adapter never calls /error: a failed action answers `{"response": "error"}`.
+#[actix_web::test]
+async fn an_action_answered_with_response_error_fails_the_case_naming_the_action() {
+    let script = "fn needs() { #{ clients: #{ alice: [\"hydrogen-web\"] } } }\nalice.create_room(\"r\");\nalice.send_message(\"never\");\n";
+    let app = TestApp::spawn(script_cases(&[("hydrogen.rhai", script)])).await;
+    app.register_type("h", "hydrogen-web").await;
+    assert_eq!(app.next_action("h").await["action"], "create_room");
+    app.respond("h", json!({"response": "error", "error": "room creation failed"})).await;
+    let report = app.run_ended().await;
+    let case = &report.cases[0];
+    assert_eq!(case.state, CaseState::Failed, "{}", report.summary());
+    assert!(case.errors[0].contains("failed create_room"), "{:?}", case.errors);
+    assert!(case.errors[0].contains("room creation failed"), "{:?}", case.errors);
+    assert!(!case.log.iter().any(|l| l.contains("send_message")), "the test stopped: {:?}", case.log);
+}
+
+#[actix_web::test]
+async fn act_still_hands_a_response_error_to_the_script_to_judge() {
+    let script = "fn needs() { #{ clients: #{ alice: [\"hydrogen-web\"] } } }\nlet r = alice.act(\"probe\", #{});\nassert_eq(r.response, \"error\");\n";
+    let app = TestApp::spawn(script_cases(&[("raw.rhai", script)])).await;
+    app.register_type("h", "hydrogen-web").await;
+    assert_eq!(app.next_action("h").await["action"], "probe");
+    app.respond("h", json!({"response": "error"})).await;
+    let report = app.run_ended().await;
+    assert!(report.succeeded(), "{}", report.summary());
+}
+
 #[actix_web::test]
 async fn a_runtime_error_in_the_script_errors_the_case_with_file_and_line() {
     let script =

@@ -8,17 +8,20 @@ use common::{alice, case, steps, TestApp};
 use serde_json::json;
 use std::time::Duration;
 
-const SHORT: Duration = Duration::from_millis(300);
+/// Short enough to keep tests quick, long enough that a loaded machine delaying one poll
+/// of a live adapter (they poll every 200 ms here) does not time it out.
+const SHORT: Duration = Duration::from_secs(1);
 
-/// Polls `uuid` every 50 ms, as a live adapter busy with a long action does, until it is
-/// told `exit`; returns the exit answer. Gives up after 20 s.
+/// Polls `uuid` every 200 ms, as a live adapter busy with a long action does, until it is
+/// told `exit`; returns the exit answer. Gives up after 20 s. (Faster re-polls of one
+/// action would be a poll storm: see poll_storm.rs.)
 async fn poll_until_exit(app: &TestApp, uuid: &str) -> serde_json::Value {
-    for _ in 0..400 {
+    for _ in 0..100 {
         let answer = app.poll(uuid).await;
         if answer["action"] == "exit" {
             return answer;
         }
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        actix_web::rt::time::sleep(Duration::from_millis(200)).await;
     }
     panic!("adapter {uuid} was not told to exit within 20 s");
 }
@@ -62,14 +65,18 @@ async fn an_allocated_adapter_that_stops_polling_errors_its_case() {
 
 #[actix_web::test]
 async fn an_adapter_that_keeps_polling_during_a_long_action_is_not_timed_out() {
+    // An active timeout of 1 s against polls 200 ms apart: a loaded machine may delay a
+    // poll, not by five times.
+    let active = Duration::from_secs(1);
     let app =
-        TestApp::spawn_with(|c| c.timeouts.active = SHORT, alice(steps(vec![("alice", "long", json!({}))]))).await;
+        TestApp::spawn_with(|c| c.timeouts.active = active, alice(steps(vec![("alice", "long", json!({}))]))).await;
     app.register_type("a", "element-web").await;
     let action = app.next_action("a").await;
-    for _ in 0..20 {
-        // Plain polls 50 ms apart for a second: the action outlasts the active timeout 3 times.
+    let started = std::time::Instant::now();
+    while started.elapsed() < active * 2 {
+        // Plain polls until the action has outlasted the active timeout twice.
         assert_eq!(app.poll("a").await, action);
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        actix_web::rt::time::sleep(Duration::from_millis(200)).await;
     }
     app.respond("a", json!({"response": "done"})).await;
     app.wait_for_case("t.1", "success").await;
@@ -149,11 +156,25 @@ async fn a_case_that_runs_past_its_deadline_errors_and_its_adapters_exit() {
 #[actix_web::test]
 async fn before_its_first_poll_an_adapter_gets_twice_the_idle_timeout() {
     // Real adapters register before their browser has started; the first poll comes late.
-    let app = TestApp::spawn_with(|c| c.timeouts.idle = SHORT, alice(steps(vec![]))).await;
+    // Two adapters register together; one polls once at once, the other never. The one
+    // that polled is dropped after one idle timeout, the other only after two: in the
+    // snapshot (one consistent view) where the first is gone, the second is still there.
+    let idle = Duration::from_secs(1);
+    let app = TestApp::spawn_with(|c| c.timeouts.idle = idle, alice(steps(vec![]))).await;
     app.register_type("slow-start", "hydrogen-web").await;
-    actix_web::rt::time::sleep(SHORT + SHORT / 2).await;
-    assert_eq!(app.poll("slow-start").await["action"], "idle", "still known after 1.5 idle timeouts");
-    // After its first poll the plain idle timeout applies.
-    actix_web::rt::time::sleep(SHORT * 3).await;
+    app.register_type("polled", "hydrogen-web").await;
+    assert_eq!(app.poll("polled").await["action"], "idle");
+    let snapshot = loop {
+        let status = app.status().await;
+        if !status.adapters.iter().any(|a| a.uuid == "polled") {
+            break status;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(
+        snapshot.adapters.iter().any(|a| a.uuid == "slow-start"),
+        "an adapter that never polled is kept longer than one that polled"
+    );
+    app.wait_for_adapter("slow-start", "dropped after twice the idle timeout", |a| a.is_none()).await;
     assert_eq!(app.poll("slow-start").await["data"]["reason"], "no record of this UUID");
 }

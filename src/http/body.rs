@@ -48,10 +48,15 @@ impl PollQuery {
     }
 }
 
-/// Reads the whole body, refusing one over `limit` bytes with 413.
-pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
+/// Reads the whole body, refusing one over `limit` bytes with 413, and with 408 one that
+/// sends nothing for `stall` (a silent client must not hold a handler, nor the shutdown).
+pub async fn read_body(mut payload: web::Payload, limit: usize, stall: Duration) -> Result<web::Bytes, ApiError> {
     let mut body = BytesMut::new();
-    while let Some(chunk) = payload.next().await {
+    loop {
+        let next = tokio::time::timeout(stall, payload.next()).await.map_err(|_| {
+            ApiError::Timeout(format!("the request body stalled: no data for {:.1} s", stall.as_secs_f64()))
+        })?;
+        let Some(chunk) = next else { break };
         let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("could not read the request body: {e}")))?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::TooLarge(format!("the request body is over the limit of {limit} bytes")));
@@ -112,10 +117,16 @@ pub fn respond_object(req: &HttpRequest, body: &[u8]) -> Result<Map<String, Valu
     match media_type(req).as_deref() {
         Some("application/x-www-form-urlencoded") => form_object(body),
         Some(m) if is_json(m) => json_object(body),
+        // The form fallback is for real form bodies: one that starts like JSON is JSON.
+        None if looks_like_json(body) => json_object(body),
         None => json_object(body).or_else(|_| form_object(body)),
         Some(m) => json_object(body)
             .map_err(|_| ApiError::UnsupportedMediaType(format!("send the response as JSON or form data, not {m}"))),
     }
+}
+
+fn looks_like_json(body: &[u8]) -> bool {
+    matches!(body.iter().find(|b| !b.is_ascii_whitespace()), Some(b'{' | b'[' | b'"'))
 }
 
 fn form_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {

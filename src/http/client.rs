@@ -1,8 +1,9 @@
 //! `/client/{uuid}/register|poll|respond|error`: the adapter protocol (PROTOCOL.md).
 
 use super::body::{check_uuid, read_body, require_json_object, respond_object, PollQuery};
-use super::{unknown_adapter, ApiError, AppState};
+use super::{resource, unknown_adapter, ApiError, AppState};
 use crate::config::JSON_BODY_LIMIT;
+use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 use trafficlight_actors::adapter::{self, PollAnswer};
@@ -12,10 +13,10 @@ use trafficlight_actors::allocator::{Forward, Register, RegisterError, ReportErr
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // Plain routes, not a `/client/{uuid}` scope: a scope would claim every path under
     // it, hiding the upload route that `upload::configure` adds beside these.
-    cfg.route("/client/{uuid}/register", web::post().to(register))
-        .route("/client/{uuid}/poll", web::get().to(poll))
-        .route("/client/{uuid}/respond", web::post().to(respond))
-        .route("/client/{uuid}/error", web::post().to(report_error));
+    cfg.service(resource("/client/{uuid}/register", Method::POST, register))
+        .service(resource("/client/{uuid}/poll", Method::GET, poll))
+        .service(resource("/client/{uuid}/respond", Method::POST, respond))
+        .service(resource("/client/{uuid}/error", Method::POST, report_error));
 }
 
 async fn register(
@@ -25,7 +26,7 @@ async fn register(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     check_uuid(&uuid)?;
-    let registration = require_json_object(&req, &read_body(payload, JSON_BODY_LIMIT).await?)?;
+    let registration = require_json_object(&req, &read_body(payload, JSON_BODY_LIMIT, state.config.body_stall).await?)?;
     let reply = state.allocator.send(Register { uuid: uuid.into_inner(), registration }).await?;
     match reply {
         Ok(()) => Ok(HttpResponse::Ok().json(json!({}))),
@@ -53,7 +54,7 @@ async fn respond(
     check_uuid(&uuid)?;
     let query = PollQuery::parse(&req)?;
     let wait = query.wait()?;
-    let mut body = respond_object(&req, &read_body(payload, JSON_BODY_LIMIT).await?)?;
+    let mut body = respond_object(&req, &read_body(payload, JSON_BODY_LIMIT, state.config.body_stall).await?)?;
     let id = take_action_id(query.id, &mut body);
     let uuid = uuid.into_inner();
     let message = adapter::Respond { id, body: Value::Object(body), wait };
@@ -85,7 +86,7 @@ async fn report_error(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     check_uuid(&uuid)?;
-    let body = require_json_object(&req, &read_body(payload, JSON_BODY_LIMIT).await?)?;
+    let body = require_json_object(&req, &read_body(payload, JSON_BODY_LIMIT, state.config.body_stall).await?)?;
     let Some(Value::Object(error)) = body.get("error") else {
         return Err(ApiError::BadRequest(
             "the body needs an object field 'error' with 'type', 'details' and 'path'".into(),

@@ -16,6 +16,9 @@ pub enum ApiError {
     /// 409: the request does not fit the current state; nothing changed.
     #[error("{0}")]
     Conflict(String),
+    /// 405: a known path asked with a method it does not serve.
+    #[error("{0}")]
+    MethodNotAllowed(String),
     /// 408: the client stopped sending its body.
     #[error("{0}")]
     Timeout(String),
@@ -36,6 +39,7 @@ impl ApiError {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict(_) => "conflict",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::Timeout(_) => "timeout",
             ApiError::TooLarge(_) => "too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
@@ -50,6 +54,7 @@ impl ResponseError for ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -3,12 +3,14 @@
 pub mod body;
 pub mod client;
 pub mod error;
+pub mod file_name;
+pub mod json_errors;
 pub mod status;
 pub mod upload;
 
 use crate::config::Config;
 use actix::Addr;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpResponse, Responder};
 use trafficlight_actors::allocator::Allocator;
 
 pub use error::ApiError;
@@ -30,6 +32,31 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// 404 for a uuid that names no adapter (never registered, or dropped).
 pub fn unknown_adapter(uuid: &str) -> ApiError {
     ApiError::NotFound(format!("no record of adapter {uuid}: register it first"))
+}
+
+/// A route for `path` answering `method` with `handler`, and 405 with `Allow` to any other
+/// method (a wrong method on a known path is not a 404).
+pub fn resource<F, Args>(path: &str, method: actix_web::http::Method, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    let allow = method.to_string();
+    web::resource(path).route(web::route().method(method).to(handler)).default_service(web::to(
+        move |req: actix_web::HttpRequest| {
+            let allow = allow.clone();
+            async move {
+                let error =
+                    ApiError::MethodNotAllowed(format!("{} {} is not served: use {allow}", req.method(), req.path()));
+                actix_web::ResponseError::error_response(&error)
+                    .customize()
+                    .insert_header((actix_web::http::header::ALLOW, allow))
+                    .respond_to(&req)
+                    .map_into_boxed_body()
+            }
+        },
+    ))
 }
 
 /// JSON 404 for any path we do not serve.

@@ -8,7 +8,7 @@ use trafficlight_actors::RunReport;
 
 /// Registers the status routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/status/junit.xml", web::get().to(junit));
+    cfg.service(super::resource("/status/junit.xml", actix_web::http::Method::GET, junit));
 }
 
 async fn junit(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {

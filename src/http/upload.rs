@@ -2,6 +2,7 @@
 //! stored under the case's directory as `{client}_{file}`.
 
 use super::body::check_uuid;
+use super::file_name::clean_file_name;
 use super::{ApiError, AppState};
 use actix_multipart::Multipart;
 use actix_web::{web, HttpResponse};
@@ -15,7 +16,7 @@ use trafficlight_actors::case;
 
 /// Registers the upload route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/client/{uuid}/upload", web::post().to(upload));
+    cfg.service(super::resource("/client/{uuid}/upload", actix_web::http::Method::POST, upload));
 }
 
 async fn upload(
@@ -31,7 +32,7 @@ async fn upload(
         Ok(Ok(target)) => target,
     };
     let mut written = Vec::new();
-    let limits = (state.config.upload_limit, state.config.upload_stall);
+    let limits = (state.config.upload_limit, state.config.body_stall);
     let result = store_files(multipart, &target, limits, &mut written).await;
     match result {
         Ok(names) => {
@@ -39,7 +40,7 @@ async fn upload(
             Ok(HttpResponse::Ok().json(json!({ "files": names })))
         }
         Err(e) => {
-            // Nothing of a refused upload stays on disk, finished files included.
+            // Nothing of a refused upload stays on disk: its temporary files go.
             for path in written {
                 let _ = tokio::fs::remove_file(path).await;
             }
@@ -48,7 +49,10 @@ async fn upload(
     }
 }
 
-/// Streams every file part to disk; `written` lists every path touched, for clean-up.
+/// Streams every file part to disk under a temporary name of its own (two uploads of one
+/// name at once never share a file), then renames each into place: the last to finish
+/// wins, whole. The limit counts every part, plain form fields included. `written` lists
+/// every path touched, for clean-up. Error messages never name a server path.
 async fn store_files(
     mut multipart: Multipart,
     target: &UploadTarget,
@@ -56,33 +60,39 @@ async fn store_files(
     written: &mut Vec<PathBuf>,
 ) -> Result<Vec<String>, ApiError> {
     let mut total: u64 = 0;
+    let mut count = |len: usize| {
+        total += len as u64;
+        if total > limit {
+            Err(ApiError::TooLarge(format!("the upload is over the limit of {limit} bytes (all parts counted)")))
+        } else {
+            Ok(())
+        }
+    };
     let mut stored = Vec::new();
     let mut staged = Vec::new();
     while let Some(field) = stalling_after(stall, multipart.next()).await? {
         let mut field = field.map_err(|e| ApiError::BadRequest(format!("bad multipart body: {e}")))?;
         let Some(raw_name) = field.content_disposition().and_then(|d| d.get_filename()).map(str::to_owned) else {
-            continue; // a plain form field, not a file
+            // A plain form field, not a file: read and counted, not stored.
+            while let Some(chunk) = stalling_after(stall, field.next()).await? {
+                count(chunk.map_err(|e| ApiError::BadRequest(format!("the upload broke off: {e}")))?.len())?;
+            }
+            continue;
         };
         let name = format!("{}_{}", target.client, clean_file_name(&raw_name)?);
         tokio::fs::create_dir_all(&target.dir)
             .await
-            .map_err(|e| ApiError::Internal(format!("cannot create {}: {e}", target.dir.display())))?;
-        let partial = target.dir.join(format!(".partial-{}-{name}", staged.len()));
+            .map_err(|e| disk_error("create the case's directory", &target.dir, e))?;
+        let partial = target.dir.join(format!(".upload-{}.partial", uuid::Uuid::new_v4()));
         written.push(partial.clone());
-        let mut file = tokio::fs::File::create(&partial)
-            .await
-            .map_err(|e| ApiError::Internal(format!("cannot write {}: {e}", partial.display())))?;
+        let mut file =
+            tokio::fs::File::create(&partial).await.map_err(|e| disk_error("store the file", &partial, e))?;
         while let Some(chunk) = stalling_after(stall, field.next()).await? {
             let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("the upload broke off: {e}")))?;
-            total += chunk.len() as u64;
-            if total > limit {
-                return Err(ApiError::TooLarge(format!("the upload is over the limit of {limit} bytes")));
-            }
-            file.write_all(&chunk)
-                .await
-                .map_err(|e| ApiError::Internal(format!("cannot write {}: {e}", partial.display())))?;
+            count(chunk.len())?;
+            file.write_all(&chunk).await.map_err(|e| disk_error("store the file", &partial, e))?;
         }
-        file.flush().await.map_err(|e| ApiError::Internal(e.to_string()))?;
+        file.flush().await.map_err(|e| disk_error("store the file", &partial, e))?;
         staged.push((partial, name));
     }
     if staged.is_empty() {
@@ -92,13 +102,16 @@ async fn store_files(
     }
     for (partial, name) in staged {
         let dest = target.dir.join(&name);
-        tokio::fs::rename(&partial, &dest)
-            .await
-            .map_err(|e| ApiError::Internal(format!("cannot store {name}: {e}")))?;
-        written.push(dest);
+        tokio::fs::rename(&partial, &dest).await.map_err(|e| disk_error("store the file", &dest, e))?;
         stored.push(name);
     }
     Ok(stored)
+}
+
+/// A failure of our disk: logged with its path, answered without it (500).
+fn disk_error(what: &str, path: &Path, e: std::io::Error) -> ApiError {
+    log::error!("upload: cannot {what} at {}: {e}", path.display());
+    ApiError::Internal(format!("cannot {what}: {}", e.kind()))
 }
 
 /// `next` (the next part, or the next piece of one), or 408 if the client sends nothing
@@ -110,24 +123,4 @@ async fn stalling_after<T>(
     tokio::time::timeout(stall, next)
         .await
         .map_err(|_| ApiError::Timeout(format!("the upload stalled: no data for {:.1} s", stall.as_secs_f64())))
-}
-
-/// A file name as adapters send it, reduced to its last path component; names that
-/// climb directories (`..`), hide control characters or are empty are refused.
-pub fn clean_file_name(raw: &str) -> Result<String, ApiError> {
-    let refuse = |why: &str| ApiError::BadRequest(format!("refused file name {raw:?}: {why}"));
-    if raw.chars().any(char::is_control) {
-        return Err(refuse("it contains control characters"));
-    }
-    if raw.split(['/', '\\']).any(|part| part == "..") {
-        return Err(refuse("it climbs out of its directory with '..'"));
-    }
-    let base = raw.rsplit(['/', '\\']).next().unwrap_or("").trim();
-    if base.is_empty() || base == "." || base.starts_with('.') {
-        return Err(refuse("it has no usable name (empty or hidden)"));
-    }
-    if Path::new(base).components().count() != 1 {
-        return Err(refuse("it is not a plain file name"));
-    }
-    Ok(base.to_string())
 }

@@ -2,7 +2,7 @@
 //! case's script may call (bound to that case).
 
 use super::client::{colour_name, Client, ScriptFile};
-use super::{runner, Needs, ScenarioError};
+use super::{runner, Needs, ScenarioError, ScriptOptions};
 use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, NativeCallContext, Scope, AST};
 use std::time::Duration;
 use trafficlight_actors::{CaseContext, Outcome};
@@ -59,7 +59,7 @@ pub fn check_variables(file: &str, source: &str, needs: &Needs) -> Result<(), Sc
 }
 
 /// An engine for one case: every built-in bound to the case, ended when the case ends.
-pub fn case_engine(ctx: &CaseContext, file: &str) -> Engine {
+pub fn case_engine(ctx: &CaseContext, file: &str, options: ScriptOptions) -> Engine {
     let mut engine = checking_engine();
     let cancel = ctx.cancel.clone();
     engine.on_progress(move |_| cancel.is_cancelled().then(|| Dynamic::from("the test case has ended")));
@@ -69,7 +69,7 @@ pub fn case_engine(ctx: &CaseContext, file: &str) -> Engine {
     engine.on_debug(move |text, _, pos| debug_ctx.log(format!("{pos:?}: {text}")));
     register_client(&mut engine, ctx);
     register_file(&mut engine);
-    register_globals(&mut engine, ctx, file);
+    register_globals(&mut engine, ctx, file, options);
     engine
 }
 
@@ -112,14 +112,15 @@ fn register_file(engine: &mut Engine) {
         });
 }
 
-fn register_globals(engine: &mut Engine, ctx: &CaseContext, file: &str) {
+fn register_globals(engine: &mut Engine, ctx: &CaseContext, file: &str, options: ScriptOptions) {
     let (parallel_ctx, parallel_file) = (ctx.clone(), file.to_string());
     engine.register_fn("parallel", move |context: NativeCallContext, branches: Array| {
         runner::parallel(&parallel_ctx, &parallel_file, &context, branches)
     });
     let sleep_ctx = ctx.clone();
     engine.register_fn("sleep", move |ms: i64| -> Result<(), Box<EvalAltResult>> {
-        if sleep_ctx.sleep_cancellable(Duration::from_millis(ms.max(0) as u64)) {
+        let scaled = Duration::from_millis(ms.max(0) as u64).mul_f64(options.sleep_scale);
+        if sleep_ctx.sleep_cancellable(scaled) {
             Ok(())
         } else {
             Err(runner::throw(Outcome::Error("the test case ended during sleep()".into())))

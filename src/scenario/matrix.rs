@@ -1,15 +1,20 @@
 //! The matrix: one test case per combination of allowed client types over a test's slots
 //! (and per server type), each with an id that is stable across restarts.
 
-use super::{runner, Scenario};
+use super::{runner, Scenario, ScriptOptions};
 use trafficlight_actors::case::{CaseSpec, Slot};
 use trafficlight_actors::{ClientRequirement, ServerRequest};
 
 /// Every case of every scenario, in scenario order.
 pub fn expand(scenarios: &[Scenario]) -> Vec<CaseSpec> {
+    expand_with(scenarios, ScriptOptions::default())
+}
+
+/// Like [`expand`], with the scripts run under `options`.
+pub fn expand_with(scenarios: &[Scenario], options: ScriptOptions) -> Vec<CaseSpec> {
     let mut cases = Vec::new();
     for scenario in scenarios {
-        let body = runner::script_body(scenario);
+        let body = runner::script_body(scenario, options);
         let server_types: Vec<Option<&String>> = match &scenario.needs.servers {
             Some(servers) => servers.types.iter().map(Some).collect(),
             None => vec![None],

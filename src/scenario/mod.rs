@@ -13,7 +13,20 @@ mod needs;
 mod runner;
 
 pub use error::ScenarioError;
-pub use matrix::{case_id, expand};
+pub use matrix::{case_id, expand, expand_with};
+
+/// How scripts run, from the server's configuration.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ScriptOptions {
+    /// A script's `sleep(ms)` sleeps `ms * sleep_scale` (tests make it small).
+    pub sleep_scale: f64,
+}
+
+impl Default for ScriptOptions {
+    fn default() -> Self {
+        ScriptOptions { sleep_scale: 1.0 }
+    }
+}
 pub use needs::{Needs, ServerNeeds};
 
 use rhai::AST;

@@ -2,7 +2,7 @@
 //! servers in scope, and how what it throws becomes the case's outcome.
 
 use super::client::Client;
-use super::{engine, Scenario};
+use super::{engine, Scenario, ScriptOptions};
 use rhai::{Array, Dynamic, EvalAltResult, FnPtr, Map, NativeCallContext, Position, Scope, AST};
 use serde_json::Value;
 use std::sync::Arc;
@@ -24,14 +24,14 @@ pub fn script_error(message: String) -> Box<EvalAltResult> {
 }
 
 /// The body that runs `scenario` for a case.
-pub fn script_body(scenario: &Scenario) -> Arc<dyn TestBody> {
+pub fn script_body(scenario: &Scenario, options: ScriptOptions) -> Arc<dyn TestBody> {
     let ast = scenario.ast.clone();
     let file = scenario.path.display().to_string();
-    blocking_body(move |ctx| run(&ast, &file, ctx))
+    blocking_body(move |ctx| run(&ast, &file, ctx, options))
 }
 
-fn run(ast: &AST, file: &str, ctx: CaseContext) -> Outcome {
-    let engine = engine::case_engine(&ctx, file);
+fn run(ast: &AST, file: &str, ctx: CaseContext, options: ScriptOptions) -> Outcome {
+    let engine = engine::case_engine(&ctx, file, options);
     let tag: String = ctx.case_id.rsplit('-').next().unwrap_or("").chars().take(6).collect();
     let mut scope = Scope::new();
     for client in &ctx.clients {

@@ -420,3 +420,51 @@ pub fn multipart(files: &[(&str, &[u8])]) -> (String, Vec<u8>) {
     body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
+
+/// A raw HTTP/1.1 exchange on its own connection: sends `first`, then (once `between`
+/// has returned) `rest`, and answers everything the server sent back (it closes the
+/// connection after the answer: `Connection: close` is expected in `first`).
+pub async fn raw_exchange<F>(addr: &str, first: Vec<u8>, between: F, rest: Vec<u8>) -> String
+where
+    F: std::future::Future<Output = ()>,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(&first).await.unwrap();
+    stream.flush().await.unwrap();
+    between.await;
+    stream.write_all(&rest).await.unwrap();
+    let read = async {
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 8192];
+        loop {
+            let n = stream.read(&mut buf).await.unwrap_or(0);
+            answer.extend_from_slice(&buf[..n]);
+            if n == 0 || answer_complete(&answer) {
+                return answer;
+            }
+        }
+    };
+    let answer = actix_web::rt::time::timeout(Duration::from_secs(30), read).await;
+    String::from_utf8_lossy(&answer.expect("the server answers within 30 s")).into_owned()
+}
+
+/// Whether `answer` holds a whole HTTP response (head, and a body of its Content-Length).
+fn answer_complete(answer: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(answer);
+    let Some(end) = text.find("\r\n\r\n") else { return false };
+    let length = text[..end]
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string()))
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    answer.len() >= end + 4 + length
+}
+
+/// The head of an upload request of `body_len` bytes, `Connection: close`.
+pub fn upload_head(uuid: &str, body_len: usize) -> String {
+    format!(
+        "POST /client/{uuid}/upload HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {body_len}\r\n\
+         Content-Type: multipart/form-data; boundary=trafficlight-test-boundary\r\n\r\n"
+    )
+}

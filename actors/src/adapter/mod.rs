@@ -3,6 +3,7 @@
 
 mod answer;
 mod state;
+mod storm;
 
 pub use answer::*;
 
@@ -137,6 +138,7 @@ pub struct AdapterActor {
     expiry_reported: bool,
     liveness_timer: Option<SpawnHandle>,
     liveness_generation: u64,
+    storm: storm::StormDetector,
 }
 
 impl Actor for AdapterActor {

@@ -26,6 +26,7 @@ impl AdapterActor {
             expiry_reported: false,
             liveness_timer: None,
             liveness_generation: 0,
+            storm: Default::default(),
         }
     }
 
@@ -66,6 +67,7 @@ impl AdapterActor {
 
     /// Answers at once if there is something to say, else holds the request up to `wait`.
     pub(super) fn answer(&mut self, wait: Option<Duration>, ctx: &mut Context<Self>) -> PollReply {
+        self.check_poll_storm(ctx);
         if let Some(answer) = self.ready_answer() {
             self.note_delivered(&answer);
             return PollReply::Now(answer);
@@ -107,6 +109,19 @@ impl AdapterActor {
         if delivered {
             self.note_delivered(&answer);
         }
+    }
+
+    /// Fails the pending action if handing it out once more makes a poll storm (see
+    /// [`storm`](super::storm)); the poll is then answered `exit`.
+    fn check_poll_storm(&mut self, ctx: &mut Context<Self>) {
+        let Some(pending) = self.pending.as_ref().filter(|_| self.finished.is_none()) else { return };
+        if !self.storm.delivered(&pending.id, Instant::now()) {
+            return;
+        }
+        let client_type = self.registration.get("type").and_then(Value::as_str).unwrap_or("this client");
+        let details = storm::StormDetector::message(&pending.action, client_type);
+        log::warn!("{}: {details}", self.client_name());
+        self.fail(ActionError::Failed { client: self.client_name(), details, path: String::new() }, ctx);
     }
 
     /// Marks the pending action as delivered once a poll answer has carried it: only then

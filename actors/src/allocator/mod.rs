@@ -113,7 +113,9 @@ pub enum RegisterError {
     AlreadyAllocated(String),
     #[error("adapter {0} has finished; adapters are single use, register a new uuid")]
     Finished(String),
-    #[error("the registration has no string field 'type'")]
+    #[error(
+        "the registration has no field 'type' naming the client type (a non-empty string, such as \"element-web\")"
+    )]
     MissingType,
 }
 
@@ -193,7 +195,7 @@ impl Handler<Register> for Allocator {
     type Result = Result<(), RegisterError>;
 
     fn handle(&mut self, msg: Register, ctx: &mut Context<Self>) -> Self::Result {
-        if !msg.registration.get("type").is_some_and(Value::is_string) {
+        if msg.registration.get("type").and_then(Value::as_str).is_none_or(|t| t.trim().is_empty()) {
             return Err(RegisterError::MissingType);
         }
         if let Some(entry) = self.adapters.get(&msg.uuid) {
