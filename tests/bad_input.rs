@@ -44,9 +44,11 @@
 //! any route
 //! - a wrong method on a known path (`GET .../register`, `POST .../poll`, `DELETE
 //!   .../upload`): 405 with `Allow`, JSON body
-//! - errors raised by actix-web itself (a path segment that is not valid UTF-8): JSON
-//!   bodies too. Errors of the HTTP/1 parser (a malformed request line, headers over the
-//!   limit) are answered before any of our code runs and keep actix's empty body.
+//! - an adapter id that is not valid UTF-8 (`%FF%FE`): a JSON error too. Errors that
+//!   actix-web itself answers as text are made JSON by a middleware (tested in
+//!   src/http/json_errors.rs). Errors of the HTTP/1 parser (a malformed request line,
+//!   headers over the limit) are answered before any of our code runs and keep actix's
+//!   empty body.
 
 mod common;
 
@@ -365,9 +367,8 @@ async fn a_wrong_method_on_a_known_path_is_405_with_allow_and_a_json_body() {
 }
 
 #[actix_web::test]
-async fn errors_raised_by_the_framework_have_json_bodies_too() {
+async fn a_path_segment_that_is_not_utf8_gets_a_json_error() {
     let app = TestApp::spawn(alice(steps(vec![]))).await;
-    // A path segment that is not UTF-8: refused by actix-web's path extractor, as text.
     let addr = app.base.trim_start_matches("http://").to_string();
     let request = "GET /client/%FF%FE/poll HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     let answer = common::raw_exchange(&addr, request.as_bytes().to_vec(), async {}, Vec::new()).await;

@@ -59,3 +59,39 @@ fn code_of(status: StatusCode) -> &'static str {
         _ => "error",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::{test, web, App, HttpResponse};
+
+    #[actix_web::test]
+    async fn plain_text_and_empty_errors_become_json_and_the_rest_is_untouched() {
+        let app = test::init_service(
+            App::new()
+                .wrap(actix_web::middleware::from_fn(json_error_bodies))
+                .route(
+                    "/text",
+                    web::get().to(|| async { Err::<HttpResponse, _>(actix_web::error::ErrorBadRequest("bad things")) }),
+                )
+                .route("/empty", web::get().to(|| async { HttpResponse::PayloadTooLarge().finish() }))
+                .route("/json", web::get().to(|| async { HttpResponse::Conflict().json(json!({"error": "mine"})) }))
+                .route("/ok", web::get().to(|| async { HttpResponse::Ok().body("fine") })),
+        )
+        .await;
+        let cases = [
+            ("/text", 400, json!({"error": "bad things", "code": "bad_request"})),
+            ("/empty", 413, json!({"error": "payload too large", "code": "too_large"})),
+            ("/json", 409, json!({"error": "mine"})),
+        ];
+        for (path, status, body) in cases {
+            let res = test::call_service(&app, test::TestRequest::get().uri(path).to_request()).await;
+            assert_eq!(res.status().as_u16(), status, "{path}");
+            assert_eq!(res.headers().get(CONTENT_TYPE).unwrap(), "application/json", "{path}");
+            let got: serde_json::Value = test::read_body_json(res).await;
+            assert_eq!(got, body, "{path}");
+        }
+        let res = test::call_service(&app, test::TestRequest::get().uri("/ok").to_request()).await;
+        assert_eq!(test::read_body(res).await, "fine");
+    }
+}
