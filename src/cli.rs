@@ -1,6 +1,7 @@
 //! The command line: `trafficlight serve` and `trafficlight list`.
 
 use crate::config::{optional_seconds, seconds, Config, FileConfig};
+use crate::scenario::ClientSet;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -62,6 +63,10 @@ pub struct ServeArgs {
     /// Largest upload request in bytes.
     #[arg(long, env = "TRAFFICLIGHT_UPLOAD_LIMIT")]
     pub upload_limit: Option<u64>,
+    /// Only the cases whose every client slot these types can fill (TYPE,TYPE,... or
+    /// `all`); by default every case but those of opt-in types (matrix-rust-sdk).
+    #[arg(long, env = "TRAFFICLIGHT_CLIENTS")]
+    pub clients: Option<String>,
 }
 
 /// Flags of `list`.
@@ -73,6 +78,16 @@ pub struct ListArgs {
     /// Only scripts whose path below --scenarios matches this glob.
     #[arg(long, env = "TRAFFICLIGHT_PATTERN")]
     pub pattern: Option<String>,
+    /// Only the cases whose every client slot these types can fill (as `serve --clients`).
+    #[arg(long, env = "TRAFFICLIGHT_CLIENTS")]
+    pub clients: Option<String>,
+}
+
+impl ListArgs {
+    /// The client set of `--clients`.
+    pub fn client_set(&self) -> Result<ClientSet, String> {
+        self.clients.as_deref().map(ClientSet::parse).transpose().map(Option::unwrap_or_default)
+    }
 }
 
 impl ServeArgs {
@@ -116,6 +131,11 @@ impl ServeArgs {
         }
         if let Some(v) = file.body_stall {
             config.body_stall = seconds("body_stall", v)?;
+        }
+        match (&self.clients, file.clients) {
+            (Some(flag), _) => config.clients = ClientSet::parse(flag)?,
+            (None, Some(list)) => config.clients = ClientSet::parse(&list.join(","))?,
+            (None, None) => {}
         }
         if let Some(v) = file.script_sleep_scale {
             if !(v.is_finite() && (0.0..=1000.0).contains(&v)) {

@@ -30,6 +30,8 @@ pub struct Config {
     pub body_stall: Duration,
     /// How long connections still open when the server stops may finish before they are cut.
     pub shutdown_drain: Duration,
+    /// The client types this run plays (`--clients`).
+    pub clients: crate::scenario::ClientSet,
     /// Scripts' `sleep(s)` sleeps `s * script_sleep_scale` (1; tests make it small).
     pub script_sleep_scale: f64,
     /// Homeservers that already run, handed to every case that needs servers.
@@ -48,6 +50,7 @@ impl Default for Config {
             body_stall: DEFAULT_BODY_STALL,
             shutdown_drain: DEFAULT_SHUTDOWN_DRAIN,
             script_sleep_scale: 1.0,
+            clients: Default::default(),
             servers: Vec::new(),
         }
     }
@@ -71,6 +74,8 @@ pub struct FileConfig {
     pub body_stall: Option<f64>,
     pub shutdown_drain: Option<f64>,
     pub script_sleep_scale: Option<f64>,
+    /// Client types to play, as `--clients` (`["all"]` for every type).
+    pub clients: Option<Vec<String>>,
     #[serde(default)]
     pub servers: Vec<Homeserver>,
 }

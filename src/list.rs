@@ -1,15 +1,23 @@
 //! `trafficlight list`: every test and its cases, without serving.
 
-use crate::scenario::{self, Scenario};
+use crate::scenario::{self, ClientSet, Scenario};
 use std::fmt::Write;
 use std::path::Path;
 use trafficlight_actors::case::CaseSpec;
 
-/// The listing of the scenarios in `dir`, or the error a broken script gives.
-pub fn listing(dir: &Path, pattern: Option<&str>) -> Result<String, scenario::ScenarioError> {
+/// The listing of the scenarios in `dir` as `clients` plays them (the cases left out last,
+/// with their reasons), or the error a broken script gives.
+pub fn listing(dir: &Path, pattern: Option<&str>, clients: &ClientSet) -> Result<String, scenario::ScenarioError> {
     let scenarios = scenario::load_dir(dir, pattern)?;
-    let cases = scenario::expand(&scenarios);
-    Ok(render(&scenarios, &cases))
+    let (cases, left_out) = clients.select(scenario::expand(&scenarios));
+    let mut out = render(&scenarios, &cases);
+    if !left_out.is_empty() {
+        let _ = writeln!(out, "{} case(s) left out:", left_out.len());
+        for (case, why) in &left_out {
+            let _ = writeln!(out, "  {}  {why}", case.id);
+        }
+    }
+    Ok(out)
 }
 
 fn render(scenarios: &[Scenario], cases: &[CaseSpec]) -> String {

@@ -20,7 +20,9 @@ fn main() {
                 EXIT_BAD_START
             }
         },
-        Command::List(args) => match list::listing(&args.scenarios, args.pattern.as_deref()) {
+        Command::List(args) => match args.client_set().and_then(|clients| {
+            list::listing(&args.scenarios, args.pattern.as_deref(), &clients).map_err(|e| e.to_string())
+        }) {
             Ok(text) => {
                 print!("{text}");
                 0
@@ -51,8 +53,16 @@ fn serve(config: Config) -> i32 {
         eprintln!("error: {e}");
         return EXIT_BAD_START;
     }
-    let cases = scenario::expand_with(&scenarios, scenario::ScriptOptions { sleep_scale: config.script_sleep_scale });
+    let options = scenario::ScriptOptions { sleep_scale: config.script_sleep_scale };
+    let (cases, left_out) = config.clients.select(scenario::expand_with(&scenarios, options));
     log::info!("loaded {} test(s) from {}: {} case(s)", scenarios.len(), dir.display(), cases.len());
+    for (case, why) in &left_out {
+        log::info!("case {} left out: {why}", case.id);
+    }
+    if cases.is_empty() {
+        eprintln!("error: no case left to run: every case needs a client type the client set leaves out");
+        return EXIT_BAD_START;
+    }
     actix_web::rt::System::new().block_on(async move {
         let listener = match startup::bind(&config) {
             Ok(l) => l,

@@ -272,3 +272,76 @@ async fn a_second_signal_exits_at_once_whatever_connections_are_open() {
     let code = exit_within(child, Duration::from_secs(20), "a second SIGTERM while draining");
     assert_eq!(code, 1);
 }
+
+/// One step, playable by Element Web or the headless matrix-rust-sdk client.
+const WEB_OR_SDK: &str = "fn needs() { #{ clients: #{ alice: [\"element-web\", \"matrix-rust-sdk\"] } } }\nlet r = alice.act(\"check\", #{});\nassert_eq(r.response, \"good\");\n";
+
+fn list(dir: &std::path::Path, extra: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BIN).args(["list", "--scenarios"]).arg(dir).args(extra).output().unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+}
+
+#[test]
+fn clients_keeps_only_cases_whose_every_slot_those_types_can_fill() {
+    let (code, text, err) = list(std::path::Path::new("scenarios"), &["--clients", "element-web"]);
+    assert_eq!(code, 0, "{err}");
+    let (kept, left_out) = text.split_once("left out:").expect("the cases left out are listed");
+    assert!(!kept.contains("=element-android") && !kept.contains("=element-call"), "{text}");
+    assert!(kept.contains("alice=element-web"), "{text}");
+    assert!(left_out.contains("=element-android not in --clients element-web"), "{text}");
+    let (code, text, _) = list(std::path::Path::new("scenarios"), &["--clients", "element-web, element-android"]);
+    assert_eq!(code, 0);
+    assert!(text.contains("alice_two=element-android"), "both types: {text}");
+    let (code, _, err) = list(std::path::Path::new("scenarios"), &["--clients", " , "]);
+    assert_eq!(code, 2, "an empty client set is refused");
+    assert!(err.contains("at least one client type"), "{err}");
+}
+
+#[test]
+fn opt_in_client_types_run_only_when_named() {
+    let dir = script_dir(&[("web_or_sdk.rhai", WEB_OR_SDK)]);
+    let (code, text, err) = list(dir.path(), &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(text.contains("1 test(s), 1 case(s)") && text.contains("alice=element-web"), "{text}");
+    assert!(text.contains("alice=matrix-rust-sdk is an opt-in client type"), "{text}");
+    let (_, text, _) = list(dir.path(), &["--clients", "all"]);
+    assert!(text.contains("1 test(s), 2 case(s)") && !text.contains("left out"), "{text}");
+    let (_, text, _) = list(dir.path(), &["--clients", "matrix-rust-sdk"]);
+    assert!(text.contains("1 test(s), 1 case(s)") && text.contains("alice=matrix-rust-sdk"), "{text}");
+}
+
+/// A team that runs only Element adapters, after matrix-rust-sdk was added to a scenario:
+/// its run ends as before, with no case waiting for a client type it never starts.
+#[actix_web::test]
+async fn an_element_only_run_does_not_wait_for_a_new_opt_in_client_type() {
+    let dir = script_dir(&[("web_or_sdk.rhai", WEB_OR_SDK)]);
+    let output = tempfile::tempdir().unwrap();
+    let (child, base) = serve(dir.path(), output.path());
+    act_once(&base, "adapter-1", "good").await;
+    let (code, stdout) = wait_exit(child);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("Overall: 1/1 succeeded"), "{stdout}");
+}
+
+#[actix_web::test]
+async fn serve_with_clients_runs_only_the_cases_those_types_can_play() {
+    let dir = script_dir(&[("one_step.rhai", ONE_STEP), ("web_or_sdk.rhai", WEB_OR_SDK)]);
+    let output = tempfile::tempdir().unwrap();
+    let (child, base) = serve_with(dir.path(), output.path(), &["--clients", "matrix-rust-sdk"]);
+    let http = awc::Client::builder().timeout(Duration::from_secs(30)).finish();
+    let ok = http.post(format!("{base}/client/sdk/register")).send_json(&json!({"type": "matrix-rust-sdk"})).await;
+    assert_eq!(ok.unwrap().status(), 200);
+    let answer: Value = loop {
+        let answer: Value =
+            http.get(format!("{base}/client/sdk/poll?wait=5")).send().await.unwrap().json().await.unwrap();
+        if answer["action"] != "idle" {
+            break answer;
+        }
+    };
+    assert_eq!(answer["action"], "check");
+    http.post(format!("{base}/client/sdk/respond")).send_json(&json!({"response": "good"})).await.unwrap();
+    let (code, stdout) = wait_exit(child);
+    assert_eq!(code, 0, "the element-web-only case was left out, not waited for: {stdout}");
+    assert!(stdout.contains("Overall: 1/1 succeeded"), "{stdout}");
+}

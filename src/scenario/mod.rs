@@ -5,6 +5,7 @@
 //! test body, with one variable per client slot and per server name.
 
 mod client;
+mod clients;
 mod engine;
 mod error;
 mod homeserver;
@@ -12,6 +13,7 @@ mod matrix;
 mod needs;
 mod runner;
 
+pub use clients::{ClientSet, OPT_IN_CLIENT_TYPES};
 pub use error::ScenarioError;
 pub use matrix::{case_id, expand, expand_with};
 
