@@ -21,6 +21,38 @@ pub enum Command {
     Serve(ServeArgs),
     /// Print every test and its cases without serving; exit 2 on a broken script.
     List(ListArgs),
+    /// Run a network-proxy adapter: a proxy in front of a homeserver that test scripts
+    /// drive (disable, delay, watch endpoints); exits when trafficlight says so.
+    Proxy(ProxyArgs),
+}
+
+/// Flags of `proxy`.
+#[derive(Debug, Args)]
+pub struct ProxyArgs {
+    /// Where trafficlight listens.
+    #[arg(long, env = "TRAFFICLIGHT_URL", default_value = "http://127.0.0.1:5000")]
+    pub trafficlight_url: String,
+    /// Address the proxy listens on (port 0: a free one).
+    #[arg(long, env = "TRAFFICLIGHT_PROXY_BIND", default_value = "127.0.0.1:0")]
+    pub bind: String,
+    /// The URL clients should use (its registered `endpoint`); by default http://{bound address}.
+    #[arg(long, env = "TRAFFICLIGHT_PROXY_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// The adapter id to register with; by default a fresh one.
+    #[arg(long)]
+    pub uuid: Option<String>,
+}
+
+impl ProxyArgs {
+    /// The proxy's configuration.
+    pub fn config(&self) -> crate::proxy::ProxyConfig {
+        crate::proxy::ProxyConfig {
+            trafficlight_url: self.trafficlight_url.clone(),
+            bind: self.bind.clone(),
+            public_url: self.public_url.clone(),
+            uuid: self.uuid.clone(),
+        }
+    }
 }
 
 /// Flags of `serve`; each also from the environment variable named beside it.

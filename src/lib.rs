@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod list;
+pub mod proxy;
 pub mod reports;
 pub mod scenario;
 pub mod startup;

@@ -32,8 +32,32 @@ fn main() {
                 EXIT_BAD_START
             }
         },
+        Command::Proxy(args) => proxy(args.config()),
     };
     std::process::exit(status);
+}
+
+fn proxy(config: trafficlight::proxy::ProxyConfig) -> i32 {
+    actix_web::rt::System::new().block_on(async move {
+        let handle = match trafficlight::proxy::run(config).await {
+            Ok(handle) => handle,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_BAD_START;
+            }
+        };
+        log::info!("network proxy {} listening on {}", handle.uuid, handle.endpoint);
+        match handle.finished().await {
+            Ok(reason) => {
+                log::info!("network proxy: exit ({reason})");
+                0
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                1
+            }
+        }
+    })
 }
 
 fn serve(config: Config) -> i32 {

@@ -345,3 +345,14 @@ async fn serve_with_clients_runs_only_the_cases_those_types_can_play() {
     assert_eq!(code, 0, "the element-web-only case was left out, not waited for: {stdout}");
     assert!(stdout.contains("Overall: 1/1 succeeded"), "{stdout}");
 }
+
+#[test]
+fn proxy_exits_1_with_a_clear_message_when_trafficlight_cannot_be_reached() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let out = Command::new(BIN).args(["proxy", "--trafficlight-url", &url]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("cannot register with trafficlight"), "{err}");
+}
