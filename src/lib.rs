@@ -6,10 +6,12 @@
 
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod http;
 pub mod list;
 pub mod proxy;
 pub mod reports;
+pub mod results;
 pub mod scenario;
 pub mod startup;
 

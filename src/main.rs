@@ -79,6 +79,7 @@ fn serve(config: Config) -> i32 {
     }
     let options = scenario::ScriptOptions { sleep_scale: config.script_sleep_scale };
     let (cases, left_out) = config.clients.select(scenario::expand_with(&scenarios, options));
+    let scripts = trafficlight::dashboard::Dashboard::scripts_of(&scenarios);
     log::info!("loaded {} test(s) from {}: {} case(s)", scenarios.len(), dir.display(), cases.len());
     for (case, why) in &left_out {
         log::info!("case {} left out: {why}", case.id);
@@ -95,7 +96,7 @@ fn serve(config: Config) -> i32 {
                 return EXIT_BAD_START;
             }
         };
-        match startup::start(listener, config, cases).await {
+        match startup::start_with_scripts(listener, config, cases, scripts).await {
             Ok(running) => {
                 log::info!("listening on http://{}", running.addr);
                 startup::run_to_end(running).await

@@ -1,5 +1,7 @@
 //! Reports of a run for CI: JUnit XML (one `<testsuite>` per test, one `<testcase>` per
-//! case) and the whole run as JSON, written to the output directory when the run ends.
+//! case) and the whole run as JSON, rewritten in the output directory after each case ends
+//! and when the run ends, each atomically (a temporary file renamed over the old one), so a
+//! killed run never leaves a half-written report.
 
 use quick_xml::events::BytesText;
 use quick_xml::Writer;
@@ -91,13 +93,37 @@ pub fn xml_safe(text: &str) -> String {
         .collect()
 }
 
-/// Writes `junit.xml` and `report.json` into `dir`; answers the paths written.
-pub fn write(report: &RunReport, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+/// Writes `junit.xml` and `report.json` into `dir`, each atomically; answers the paths
+/// written. `finished` says whether the run has ended (cases still to end are skipped in
+/// the JUnit report until then).
+pub fn write(report: &RunReport, dir: &Path, finished: bool) -> std::io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
     let junit = dir.join(JUNIT_FILE);
-    std::fs::write(&junit, junit_xml(report))?;
+    write_atomic(&junit, junit_xml(report).as_bytes())?;
     let json = dir.join(JSON_FILE);
-    let body = serde_json::json!({ "run": report.id, "succeeded": report.succeeded(), "cases": report.cases });
-    std::fs::write(&json, serde_json::to_vec_pretty(&body)?)?;
+    let body = serde_json::json!({
+        "run": report.id,
+        "finished": finished,
+        "succeeded": finished && report.succeeded(),
+        "cases": report.cases,
+    });
+    write_atomic(&json, &serde_json::to_vec_pretty(&body)?)?;
     Ok(vec![junit, json])
+}
+
+/// Replaces `path` with `bytes` so that a reader (or a crash) sees the old file or the new
+/// one, never a part: written beside it, flushed to disk, then renamed over it.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let temp = path.with_file_name(format!(".{name}.tmp"));
+    let mut file = std::fs::File::create(&temp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&temp, path)?;
+    if let Some(dir) = path.parent().and_then(|d| std::fs::File::open(d).ok()) {
+        let _ = dir.sync_all(); // the rename itself survives a crash once the directory is synced
+    }
+    Ok(())
 }

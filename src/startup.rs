@@ -2,11 +2,14 @@
 //! and, for a whole run, wait for its end, report, and give the exit status.
 
 use crate::config::Config;
+use crate::dashboard::{Dashboard, Script};
 use crate::http::{self, AppState};
+use crate::results::{self, ResultsWriter};
 use actix::{Actor, Addr};
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::{NormalizePath, TrailingSlash};
 use actix_web::{web, App, HttpServer};
+use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,6 +27,8 @@ pub struct Running {
     pub output: PathBuf,
     pub allocator: Addr<Allocator>,
     pub handle: ServerHandle,
+    /// Appends each ended case to results.jsonl and rewrites the reports.
+    pub results: Option<ResultsWriter>,
 }
 
 /// Binds `config.bind`, or uses `listener` when given (tests pass one on port 0).
@@ -34,13 +39,31 @@ pub fn bind(config: &Config) -> std::io::Result<TcpListener> {
 
 /// Starts the actors and the HTTP server on `listener`, and starts a run of `cases`.
 pub async fn start(listener: TcpListener, config: Config, cases: Vec<CaseSpec>) -> std::io::Result<Running> {
+    start_with_scripts(listener, config, cases, HashMap::new()).await
+}
+
+/// [`start`], with the tests' scripts (by test name) for the case pages to show.
+pub async fn start_with_scripts(
+    listener: TcpListener,
+    config: Config,
+    cases: Vec<CaseSpec>,
+    scripts: HashMap<String, Script>,
+) -> std::io::Result<Running> {
+    let dashboard = Dashboard::new(scripts).map_err(|e| std::io::Error::other(format!("bad template: {e:?}")))?;
     let provisioner: Arc<dyn Provisioner> = Arc::new(StaticServers::new(config.servers.clone()));
-    let allocator = Allocator::new(config.timeouts.clone(), provisioner, config.output.clone()).start();
+    let allocator = Allocator::new(config.timeouts.clone(), provisioner, config.output.clone());
+    let events = allocator.events();
+    let allocator = allocator.start();
     let addr = listener.local_addr()?;
     let output = config.output.clone();
     // Whole seconds (actix's unit), rounded up: a drain of 0.5 s is not no drain at all.
     let drain = config.shutdown_drain.as_secs() + u64::from(config.shutdown_drain.subsec_nanos() > 0);
-    let state = AppState { allocator: allocator.clone(), config };
+    std::fs::create_dir_all(&output)
+        .and_then(|_| std::fs::write(output.join(results::RESULTS_FILE), b""))
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot write into {}: {e}", output.display())))?;
+    // Listening before the run starts: no case can end unrecorded.
+    let results = results::spawn(output.clone(), allocator.clone(), events.subscribe());
+    let state = AppState { allocator: allocator.clone(), config, events, dashboard: Arc::new(dashboard) };
     let server: Server = HttpServer::new(move || {
         App::new()
             // `TRAFFICLIGHT_URL=http://host:5000/` makes adapters ask for `//client/...`.
@@ -70,7 +93,7 @@ pub async fn start(listener: TcpListener, config: Config, cases: Vec<CaseSpec>) 
         .await
         .map_err(std::io::Error::other)?
         .map_err(std::io::Error::other)?;
-    Ok(Running { addr, output, allocator, handle })
+    Ok(Running { addr, output, allocator, handle, results: Some(results) })
 }
 
 /// Exit status when the run ended but its reports could not be written.
@@ -90,7 +113,7 @@ pub fn check_output(dir: &Path) -> Result<(), String> {
 /// writes the reports, stops the server and returns the process's exit status: 0 if
 /// every case succeeded, 1 if not, 3 if the reports could not be written. A second
 /// signal, at any point after the first, exits at once.
-pub async fn run_to_end(running: Running) -> i32 {
+pub async fn run_to_end(mut running: Running) -> i32 {
     let allocator = running.allocator.clone();
     actix_web::rt::spawn(async move {
         let signal = shutdown_signal().await;
@@ -101,10 +124,14 @@ pub async fn run_to_end(running: Running) -> i32 {
         std::process::exit(1);
     });
     let report = running.allocator.send(allocator::RunEnded).await;
+    // The last cases' lines go into results.jsonl before the final reports are written.
+    if let Some(results) = running.results.take() {
+        results.finish().await;
+    }
     let status = match report {
         Ok(report) => {
             print!("{}", report.summary());
-            match crate::reports::write(&report, &running.output) {
+            match crate::reports::write(&report, &running.output, true) {
                 Ok(paths) => {
                     log::info!(
                         "reports written: {}",

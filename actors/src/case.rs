@@ -6,9 +6,10 @@ use crate::adapter::{self, AdapterActor};
 use crate::allocator::{self, Allocator};
 use crate::body::{ActionError, CancelToken, CaseContext, ClientHandle, Outcome, TestBody};
 use crate::config::Timeouts;
+use crate::events::{Event, EventBus};
 use crate::provision::{Homeserver, Provisioner, ServerRequest};
 use crate::requirement::{ClientRequirement, Registration};
-use crate::snapshot::{CaseSnapshot, CaseState, SlotSnapshot};
+use crate::snapshot::{ActionRecord, CaseSnapshot, CaseState, SlotSnapshot, StateChange};
 use crate::unix_millis;
 use actix::prelude::*;
 use std::collections::BTreeSet;
@@ -18,6 +19,8 @@ use std::time::{Duration, SystemTime};
 
 /// How long destroying a case's homeservers may take before the case gives up on it.
 pub const DESTROY_TIMEOUT: Duration = Duration::from_secs(60);
+/// Actions kept in a case's action log; a script that acts in a loop must not eat the memory.
+pub const MAX_ACTIONS: usize = 10_000;
 /// Log lines kept per case; a script that logs in a loop must not eat the memory.
 pub const MAX_LOG_LINES: usize = 10_000;
 /// Longest log line kept, in bytes; longer ones are cut (a whole timeline is not a line).
@@ -37,6 +40,11 @@ pub struct AdapterFailed {
     pub client: String,
     pub error: ActionError,
 }
+
+/// An action of one of the case's clients has completed, failed or was cancelled.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ActionDone(pub Arc<ActionRecord>);
 
 /// A line for the case's log.
 #[derive(Message)]
@@ -121,6 +129,9 @@ pub struct CaseActor {
     started_at: Option<SystemTime>,
     ended_at: Option<SystemTime>,
     cancel: CancelToken,
+    history: Vec<StateChange>,
+    actions: Vec<Arc<ActionRecord>>,
+    events: EventBus,
 }
 
 impl CaseActor {
@@ -131,7 +142,9 @@ impl CaseActor {
         provisioner: Arc<dyn Provisioner>,
         timeouts: Timeouts,
         files_dir: PathBuf,
+        events: EventBus,
     ) -> Self {
+        let created_at = SystemTime::now();
         CaseActor {
             spec,
             state: CaseState::Waiting,
@@ -144,11 +157,28 @@ impl CaseActor {
             errors: Vec::new(),
             log: Vec::new(),
             files: BTreeSet::new(),
-            created_at: SystemTime::now(),
+            created_at,
             started_at: None,
             ended_at: None,
             cancel: CancelToken::default(),
+            history: vec![StateChange { state: CaseState::Waiting, at: unix_millis(created_at) }],
+            actions: Vec::new(),
+            events,
         }
+    }
+
+    /// Moves to `state`, remembering when, and tells whoever listens.
+    fn set_state(&mut self, state: CaseState) {
+        let from = std::mem::replace(&mut self.state, state);
+        let at = unix_millis(SystemTime::now());
+        self.history.push(StateChange { state, at });
+        self.events.publish(Event::Case {
+            id: self.spec.id.clone(),
+            test: self.spec.test.clone(),
+            from,
+            to: state,
+            at,
+        });
     }
 
     fn provisioned(&mut self, result: Result<Vec<Homeserver>, String>, ctx: &mut Context<Self>) {
@@ -166,7 +196,7 @@ impl CaseActor {
     }
 
     fn run_body(&mut self, ctx: &mut Context<Self>) {
-        self.state = CaseState::Running;
+        self.set_state(CaseState::Running);
         let context = CaseContext {
             case_id: self.spec.id.clone(),
             test: self.spec.test.clone(),
@@ -204,7 +234,7 @@ impl CaseActor {
         self.errors.extend(message);
         self.ended_at = Some(SystemTime::now());
         self.cancel.cancel();
-        self.state = state;
+        self.set_state(state);
         let reason = format!("test case {} has ended ({state})", self.spec.id);
         for client in &self.clients {
             client.adapter.do_send(adapter::Finish { reason: reason.clone() });
@@ -219,7 +249,9 @@ impl CaseActor {
             }
         };
         ctx.spawn(released.into_actor(self).map(|_, act, _| {
-            act.allocator.do_send(allocator::CaseEnded { report: act.snapshot() });
+            let report = act.snapshot();
+            act.events.publish(Event::CaseEnded { case: Arc::new(report.clone()) });
+            act.allocator.do_send(allocator::CaseEnded { report });
         }));
     }
 
@@ -242,6 +274,8 @@ impl CaseActor {
             errors: self.errors.clone(),
             log: self.log.clone(),
             files: self.files.iter().cloned().collect(),
+            history: self.history.clone(),
+            actions: self.actions.clone(),
             created_at: unix_millis(self.created_at),
             started_at: self.started_at.map(unix_millis),
             ended_at: self.ended_at.map(unix_millis),
@@ -266,7 +300,7 @@ impl Handler<Start> for CaseActor {
         }
         self.clients = msg.clients;
         self.started_at = Some(SystemTime::now());
-        self.state = CaseState::Preparing;
+        self.set_state(CaseState::Preparing);
         let timeout = self.spec.timeout.unwrap_or(self.timeouts.case);
         ctx.run_later(timeout, move |act, ctx| {
             act.end(Outcome::Error(format!("timed out: the case took longer than {} s", timeout.as_secs_f64())), ctx);
@@ -300,6 +334,17 @@ impl Handler<Log> for CaseActor {
                 line.push_str(" [...]");
             }
             self.log.push(line);
+        }
+    }
+}
+
+impl Handler<ActionDone> for CaseActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ActionDone, _ctx: &mut Context<Self>) {
+        if self.actions.len() < MAX_ACTIONS {
+            self.events.publish(Event::Action { case_id: self.spec.id.clone(), action: msg.0.clone() });
+            self.actions.push(msg.0);
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod allocator;
 pub mod body;
 pub mod case;
 pub mod config;
+pub mod events;
 pub mod matching;
 pub mod provision;
 pub mod report;

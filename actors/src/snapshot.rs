@@ -54,12 +54,39 @@ pub struct AdapterSnapshot {
     pub case_id: Option<String>,
     pub client: Option<String>,
     pub current_action: Option<String>,
+    /// When the current action was given (Unix milliseconds).
+    pub action_since: Option<u64>,
     pub finish_reason: Option<String>,
     pub actions_done: u64,
     /// Unix milliseconds.
     pub registered_at: u64,
     pub last_poll: Option<u64>,
     pub last_response: Option<u64>,
+}
+
+/// A case entered `state` at `at` (Unix milliseconds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct StateChange {
+    pub state: CaseState,
+    pub at: u64,
+}
+
+/// One action a case's client was asked for, and how it ended.
+#[derive(Clone, Debug, Serialize)]
+pub struct ActionRecord {
+    /// The client slot (`alice`).
+    pub client: String,
+    pub uuid: String,
+    pub action: String,
+    pub data: serde_json::Value,
+    /// When it was given to the adapter (Unix milliseconds).
+    pub sent_at: u64,
+    /// How long until it was answered or failed, in milliseconds.
+    pub duration_ms: u64,
+    /// The adapter's response, if it answered.
+    pub response: Option<serde_json::Value>,
+    /// Why it did not produce a response, if it did not.
+    pub error: Option<String>,
 }
 
 /// One slot of a case and the adapter that fills it, if any yet.
@@ -81,6 +108,10 @@ pub struct CaseSnapshot {
     pub errors: Vec<String>,
     pub log: Vec<String>,
     pub files: Vec<String>,
+    /// Every state the case has been in, with when it entered it.
+    pub history: Vec<StateChange>,
+    /// Every action its clients were asked for, in the order they completed.
+    pub actions: Vec<Arc<ActionRecord>>,
     /// Unix milliseconds.
     pub created_at: u64,
     pub started_at: Option<u64>,

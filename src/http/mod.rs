@@ -9,9 +9,12 @@ pub mod status;
 pub mod upload;
 
 use crate::config::Config;
+use crate::dashboard::{self, Dashboard};
 use actix::Addr;
 use actix_web::{web, HttpResponse, Responder};
+use std::sync::Arc;
 use trafficlight_actors::allocator::Allocator;
+use trafficlight_actors::events::EventBus;
 
 pub use error::ApiError;
 
@@ -20,6 +23,10 @@ pub use error::ApiError;
 pub struct AppState {
     pub allocator: Addr<Allocator>,
     pub config: Config,
+    /// The actors' event stream, for live pages.
+    pub events: EventBus,
+    /// The dashboard's templates and the scripts' text.
+    pub dashboard: Arc<Dashboard>,
 }
 
 /// Every route of the server.
@@ -27,6 +34,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     client::configure(cfg);
     upload::configure(cfg);
     status::configure(cfg);
+    dashboard::configure(cfg);
 }
 
 /// 404 for a uuid that names no adapter (never registered, or dropped).

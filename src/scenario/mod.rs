@@ -54,6 +54,8 @@ pub struct Scenario {
     pub needs: Needs,
     /// The script with the prelude's functions merged in.
     pub ast: Arc<AST>,
+    /// The script's text, as the case page shows it.
+    pub source: Arc<str>,
 }
 
 /// Loads every `*.rhai` below `dir` (but the prelude), optionally only those whose path
@@ -134,5 +136,5 @@ pub fn load_source(path: &Path, source: &str, prelude: &AST) -> Result<Scenario,
     let ast = Arc::new(prelude.merge(&script));
     let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let name = needs.name.clone().unwrap_or(stem);
-    Ok(Scenario { name, path: path.to_path_buf(), needs, ast })
+    Ok(Scenario { name, path: path.to_path_buf(), needs, ast, source: source.into() })
 }

@@ -175,7 +175,8 @@ impl TestApp {
         panic!("adapter {uuid}: {what} did not happen within 20 s; it is {:?}", self.adapter(uuid).await);
     }
 
-    /// Every file under the output directory, as paths relative to it, sorted.
+    /// Every file under the output directory, as paths relative to it, sorted; the run's
+    /// own reports (results.jsonl, junit.xml, report.json) left out.
     pub fn files_on_disk(&self) -> Vec<String> {
         fn walk(dir: &std::path::Path, root: &std::path::Path, out: &mut Vec<String>) {
             for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
@@ -189,6 +190,9 @@ impl TestApp {
         }
         let mut out = Vec::new();
         walk(self.output.path(), self.output.path(), &mut out);
+        let reports =
+            [trafficlight::results::RESULTS_FILE, trafficlight::reports::JUNIT_FILE, trafficlight::reports::JSON_FILE];
+        out.retain(|f| !reports.contains(&f.as_str()) && !f.ends_with(".tmp"));
         out.sort();
         out
     }

@@ -13,6 +13,14 @@ pub const UNALLOCATED_POLL_DELAY_MS: u64 = 30_000;
 /// `delay` told to an allocated adapter with no pending action, in milliseconds.
 pub const ALLOCATED_POLL_DELAY_MS: u64 = 5_000;
 
+/// An adapter's states as snapshots and events name them.
+pub const IDLE: &str = "idle";
+pub const RESERVED: &str = "reserved";
+pub const BUSY: &str = "busy";
+pub const FINISHED: &str = "finished";
+/// Dropped: it stopped polling before it was given a case, and is forgotten.
+pub const DROPPED: &str = "dropped";
+
 /// Action ids are `act-1`, `act-2`, ...: distinct enough that a respond body's own `id`
 /// field (an adapter's data) is not taken for one.
 pub const ACTION_ID_PREFIX: &str = "act-";

@@ -11,8 +11,9 @@ use crate::allocator::{self, Allocator};
 use crate::body::ActionError;
 use crate::case::{self, CaseActor};
 use crate::config::Timeouts;
+use crate::events::{Event, EventBus};
 use crate::requirement::Registration;
-use crate::snapshot::AdapterSnapshot;
+use crate::snapshot::{ActionRecord, AdapterSnapshot};
 use crate::unix_millis;
 use actix::prelude::*;
 use serde_json::Value;
@@ -115,6 +116,7 @@ struct Pending {
     deadline: Option<SpawnHandle>,
     /// Whether a poll answer has carried it to the adapter yet.
     delivered: bool,
+    sent_at: SystemTime,
 }
 
 /// One registered adapter.
@@ -139,6 +141,9 @@ pub struct AdapterActor {
     liveness_timer: Option<SpawnHandle>,
     liveness_generation: u64,
     storm: storm::StormDetector,
+    events: EventBus,
+    /// The state last published, so that only changes are.
+    published_state: &'static str,
 }
 
 impl Actor for AdapterActor {
@@ -146,7 +151,14 @@ impl Actor for AdapterActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(crate::MAILBOX_CAPACITY);
+        self.publish_state();
         self.watch_liveness(ctx);
+    }
+
+    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        if self.finished.is_none() {
+            self.publish_change(DROPPED);
+        }
     }
 }
 
@@ -182,7 +194,9 @@ impl Handler<Respond> for AdapterActor {
                 ctx.cancel_future(handle);
             }
             self.actions_done += 1;
+            self.record_action(&pending, Ok(&msg.body));
             let _ = pending.reply.send(Ok(msg.body));
+            self.publish_state();
         }
         Ok(msg.wait.map(|wait| self.answer(Some(wait), ctx)))
     }
@@ -233,6 +247,7 @@ impl Handler<Assign> for AdapterActor {
         self.last_seen = Instant::now();
         self.assignment =
             Some(Assignment { case: msg.case, case_id: msg.case_id, client: msg.client, files_dir: msg.files_dir });
+        self.publish_state();
         // From now on the active timeout applies (also to an adapter the allocator gave a
         // case before it heard of its idle expiry).
         self.rewatch_liveness(ctx);
@@ -261,7 +276,16 @@ impl Handler<Perform> for AdapterActor {
             let id = id.clone();
             ctx.run_later(after, move |act, ctx| act.action_deadline_passed(&id, after, ctx))
         });
-        self.pending = Some(Pending { id, action: msg.action, data: msg.data, reply: tx, deadline, delivered: false });
+        self.pending = Some(Pending {
+            id,
+            action: msg.action,
+            data: msg.data,
+            reply: tx,
+            deadline,
+            delivered: false,
+            sent_at: SystemTime::now(),
+        });
+        self.publish_state();
         self.wake_waiters(ctx);
         let client = self.client_name();
         Box::pin(async move {
@@ -291,18 +315,14 @@ impl Handler<Snapshot> for AdapterActor {
     type Result = MessageResult<Snapshot>;
 
     fn handle(&mut self, _msg: Snapshot, _ctx: &mut Context<Self>) -> Self::Result {
-        let state = match (&self.finished, &self.assignment) {
-            (Some(_), _) => "finished",
-            (None, Some(_)) => "allocated",
-            (None, None) => "idle",
-        };
         MessageResult(AdapterSnapshot {
             uuid: self.uuid.clone(),
             registration: self.registration.clone(),
-            state,
+            state: self.state_name(),
             case_id: self.assignment.as_ref().map(|a| a.case_id.clone()),
             client: self.assignment.as_ref().map(|a| a.client.clone()),
             current_action: self.pending.as_ref().map(|p| p.action.clone()),
+            action_since: self.pending.as_ref().map(|p| unix_millis(p.sent_at)),
             finish_reason: self.finished.clone(),
             actions_done: self.actions_done,
             registered_at: unix_millis(self.registered_at),

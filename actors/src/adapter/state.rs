@@ -5,7 +5,13 @@ use super::*;
 
 impl AdapterActor {
     /// A fresh, unallocated adapter.
-    pub fn new(uuid: String, registration: Arc<Registration>, allocator: Addr<Allocator>, timeouts: Timeouts) -> Self {
+    pub fn new(
+        uuid: String,
+        registration: Arc<Registration>,
+        allocator: Addr<Allocator>,
+        timeouts: Timeouts,
+        events: EventBus,
+    ) -> Self {
         AdapterActor {
             uuid,
             registration,
@@ -27,7 +33,57 @@ impl AdapterActor {
             liveness_timer: None,
             liveness_generation: 0,
             storm: Default::default(),
+            events,
+            published_state: "none",
         }
+    }
+
+    /// `idle` (waiting for a case), `reserved` (given to a case, no action pending),
+    /// `busy` (an action pending) or `finished`.
+    pub(super) fn state_name(&self) -> &'static str {
+        match (&self.finished, &self.assignment, &self.pending) {
+            (Some(_), _, _) => FINISHED,
+            (None, Some(_), Some(_)) => BUSY,
+            (None, Some(_), None) => RESERVED,
+            (None, None, _) => IDLE,
+        }
+    }
+
+    /// Publishes the adapter's state if it changed since it was last published.
+    pub(super) fn publish_state(&mut self) {
+        let state = self.state_name();
+        if state != self.published_state || state == BUSY {
+            self.publish_change(state);
+        }
+    }
+
+    pub(super) fn publish_change(&mut self, to: &'static str) {
+        let from = std::mem::replace(&mut self.published_state, to);
+        self.events.publish(Event::Adapter {
+            uuid: self.uuid.clone(),
+            client_type: self.registration.get("type").and_then(Value::as_str).unwrap_or_default().to_string(),
+            from,
+            to,
+            case_id: self.assignment.as_ref().map(|a| a.case_id.clone()),
+            action: self.pending.as_ref().map(|p| p.action.clone()),
+            at: unix_millis(SystemTime::now()),
+        });
+    }
+
+    /// Tells the case how an action ended, for its action log.
+    pub(super) fn record_action(&self, pending: &Pending, result: Result<&Value, &ActionError>) {
+        let Some(a) = &self.assignment else { return };
+        let duration = pending.sent_at.elapsed().unwrap_or_default();
+        a.case.do_send(case::ActionDone(Arc::new(ActionRecord {
+            client: a.client.clone(),
+            uuid: self.uuid.clone(),
+            action: pending.action.clone(),
+            data: pending.data.clone(),
+            sent_at: unix_millis(pending.sent_at),
+            duration_ms: duration.as_millis() as u64,
+            response: result.ok().cloned(),
+            error: result.err().map(ToString::to_string),
+        })));
     }
 
     pub(super) fn client_name(&self) -> String {
@@ -136,11 +192,13 @@ impl AdapterActor {
     /// Ends the adapter's part: the pending action fails with `error`, polls answer `exit`.
     pub(super) fn finish(&mut self, reason: String, error_for_pending: ActionError, ctx: &mut Context<Self>) {
         if let Some(p) = self.pending.take() {
+            self.record_action(&p, Err(&error_for_pending));
             let _ = p.reply.send(Err(error_for_pending));
         }
         if self.finished.is_none() {
             self.finished = Some(reason);
         }
+        self.publish_state();
         self.wake_waiters(ctx);
     }
 

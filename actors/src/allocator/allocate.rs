@@ -77,6 +77,30 @@ impl Allocator {
         entry.addr.do_send(case::Start { clients });
     }
 
+    /// The waiting cases in the order they are served, each slot with its idle matches.
+    pub(super) fn queue(&self) -> Vec<QueuedCase> {
+        let Some(run) = self.run.as_ref() else { return Vec::new() };
+        let none = HashSet::new();
+        run.waiting
+            .iter()
+            .map(|id| QueuedCase {
+                id: id.clone(),
+                slots: run.cases[id]
+                    .slots
+                    .iter()
+                    .map(|slot| SlotWait {
+                        name: slot.name.clone(),
+                        requirement: slot.requirement.to_string(),
+                        idle_matching: self
+                            .idle
+                            .candidates(&slot.requirement, QUEUE_COUNT_LIMIT, &none, &self.adapters)
+                            .len(),
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+
     pub(super) fn queue_expired(&mut self, case_id: &str) {
         let Some(run) = self.run.as_mut() else { return };
         if !run.is_waiting(case_id) {

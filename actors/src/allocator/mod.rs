@@ -9,6 +9,7 @@ mod run;
 use crate::adapter::{self, AdapterActor};
 use crate::case::{self, CaseActor, CaseSpec};
 use crate::config::Timeouts;
+use crate::events::EventBus;
 use crate::matching::maximum_matching;
 use crate::provision::Provisioner;
 use crate::report::{CaseReport, RunReport};
@@ -92,6 +93,17 @@ pub struct CaseEnded {
 #[rtype(result = "StatusSnapshot")]
 pub struct Status;
 
+/// Every case's snapshot, in run order, without asking the adapters (cheap at any number
+/// of adapters: the reports rewritten after each case use it).
+#[derive(Message)]
+#[rtype(result = "(Option<String>, Vec<CaseSnapshot>)")]
+pub struct Cases;
+
+/// The waiting cases in the order they are served, and what their slots can find.
+#[derive(Message)]
+#[rtype(result = "Vec<QueuedCase>")]
+pub struct Queue;
+
 /// One case's snapshot, if the run has that case.
 #[derive(Message)]
 #[rtype(result = "Option<CaseSnapshot>")]
@@ -104,7 +116,31 @@ pub struct StatusSnapshot {
     pub finished: bool,
     pub cases: Vec<CaseSnapshot>,
     pub adapters: Vec<AdapterSnapshot>,
+    /// The cases waiting for adapters, in the order the allocator serves them.
+    pub queue: Vec<QueuedCase>,
+    /// Adapters dropped for not polling before they were given a case.
+    pub dropped: u64,
 }
+
+/// A case waiting for adapters, and what each of its slots can find among idle adapters.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct QueuedCase {
+    pub id: String,
+    pub slots: Vec<SlotWait>,
+}
+
+/// One slot of a waiting case: what it accepts and how many idle adapters would do.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SlotWait {
+    pub name: String,
+    pub requirement: String,
+    /// Idle adapters that meet the requirement (counted up to [`QUEUE_COUNT_LIMIT`]);
+    /// 0 names the missing client type.
+    pub idle_matching: usize,
+}
+
+/// Idle adapters counted per waiting slot at most, so a status of a huge queue stays cheap.
+pub const QUEUE_COUNT_LIMIT: usize = 1000;
 
 /// Why a registration was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -160,6 +196,8 @@ pub struct Allocator {
     run_end_waiters: Vec<oneshot::Sender<RunReport>>,
     /// Set by [`Shutdown`]: the run ends without its exit grace.
     stopping: bool,
+    events: EventBus,
+    dropped: u64,
 }
 
 impl Allocator {
@@ -175,7 +213,14 @@ impl Allocator {
             run: None,
             run_end_waiters: Vec::new(),
             stopping: false,
+            events: EventBus::default(),
+            dropped: 0,
         }
+    }
+
+    /// Where this allocator and its adapters and cases publish their events.
+    pub fn events(&self) -> EventBus {
+        self.events.clone()
     }
 
     fn run_is_over(&self) -> bool {
@@ -206,8 +251,14 @@ impl Handler<Register> for Allocator {
             };
         }
         let registration = Arc::new(msg.registration);
-        let addr =
-            AdapterActor::new(msg.uuid.clone(), registration.clone(), ctx.address(), self.timeouts.clone()).start();
+        let addr = AdapterActor::new(
+            msg.uuid.clone(),
+            registration.clone(),
+            ctx.address(),
+            self.timeouts.clone(),
+            self.events.clone(),
+        )
+        .start();
         let seq = self.next_seq;
         self.next_seq += 1;
         let mut status = AdapterStatus::Idle;
@@ -259,8 +310,15 @@ impl Handler<StartRun> for Allocator {
             let id = spec.id.clone();
             let slots = spec.slots.clone();
             let files_dir = self.output_dir.join(&id);
-            let addr =
-                CaseActor::new(spec, ctx.address(), self.provisioner.clone(), self.timeouts.clone(), files_dir).start();
+            let addr = CaseActor::new(
+                spec,
+                ctx.address(),
+                self.provisioner.clone(),
+                self.timeouts.clone(),
+                files_dir,
+                self.events.clone(),
+            )
+            .start();
             if let Some(queue) = self.timeouts.queue {
                 let case_id = id.clone();
                 ctx.run_later(queue, move |act, _| act.queue_expired(&case_id));
@@ -322,6 +380,7 @@ impl Handler<IdleExpired> for Allocator {
             self.idle.remove(entry.seq, &entry.registration);
             entry.addr.do_send(adapter::Dismiss);
             self.adapters.remove(&msg.uuid);
+            self.dropped += 1;
         }
     }
 }
@@ -373,11 +432,34 @@ impl Handler<Status> for Allocator {
         let mut adapters: Vec<_> = self.adapters.values().map(|e| (e.seq, e.addr.send(adapter::Snapshot))).collect();
         adapters.sort_by_key(|(seq, _)| *seq);
         let adapters: Vec<_> = adapters.into_iter().map(|(_, a)| a).collect();
+        let queue = self.queue();
+        let dropped = self.dropped;
         Box::pin(async move {
             let cases = join_all(cases).await.into_iter().flatten().collect();
             let adapters = join_all(adapters).await.into_iter().flatten().collect();
-            StatusSnapshot { run_id, finished, cases, adapters }
+            StatusSnapshot { run_id, finished, cases, adapters, queue, dropped }
         })
+    }
+}
+
+impl Handler<Queue> for Allocator {
+    type Result = MessageResult<Queue>;
+
+    fn handle(&mut self, _msg: Queue, _ctx: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.queue())
+    }
+}
+
+impl Handler<Cases> for Allocator {
+    type Result = ResponseFuture<(Option<String>, Vec<CaseSnapshot>)>;
+
+    fn handle(&mut self, _msg: Cases, _ctx: &mut Context<Self>) -> Self::Result {
+        let run_id = self.run.as_ref().map(|r| r.id.clone());
+        let cases: Vec<_> = match &self.run {
+            Some(run) => run.order.iter().map(|id| run.cases[id].addr.send(case::Snapshot)).collect(),
+            None => Vec::new(),
+        };
+        Box::pin(async move { (run_id, join_all(cases).await.into_iter().flatten().collect()) })
     }
 }
 

@@ -1,0 +1,137 @@
+//! Results written as they happen: each case that ends is appended to `results.jsonl`
+//! (flushed and fsynced before anything else is written), then `junit.xml` and
+//! `report.json` are rewritten atomically. A run killed with SIGKILL keeps every finished
+//! case's result and leaves no half-written file.
+//!
+//! The writer listens to the allocator's event stream; file I/O runs on tokio's blocking
+//! pool, never on an actor's thread.
+
+use crate::reports;
+use actix::Addr;
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::sync::{broadcast, oneshot};
+use trafficlight_actors::allocator::{self, Allocator};
+use trafficlight_actors::events::Event;
+use trafficlight_actors::snapshot::CaseSnapshot;
+use trafficlight_actors::RunReport;
+
+/// One JSON line per ended case, in the order they ended.
+pub const RESULTS_FILE: &str = "results.jsonl";
+
+/// The running writer; [`finish`](Self::finish) it before writing the final reports.
+pub struct ResultsWriter {
+    stop: oneshot::Sender<()>,
+    done: tokio::task::JoinHandle<()>,
+}
+
+/// Starts writing into `dir` what `events` tells of ended cases.
+pub fn spawn(dir: PathBuf, allocator: Addr<Allocator>, events: broadcast::Receiver<Event>) -> ResultsWriter {
+    let (stop, stopped) = oneshot::channel();
+    let done = actix_web::rt::spawn(run(Writer { dir, allocator, written: HashSet::new() }, events, stopped));
+    ResultsWriter { stop, done }
+}
+
+impl ResultsWriter {
+    /// Writes what is still queued, then stops.
+    pub async fn finish(self) {
+        let _ = self.stop.send(());
+        let _ = self.done.await;
+    }
+}
+
+struct Writer {
+    dir: PathBuf,
+    allocator: Addr<Allocator>,
+    /// Ids of the cases already in results.jsonl.
+    written: HashSet<String>,
+}
+
+async fn run(mut writer: Writer, mut events: broadcast::Receiver<Event>, mut stopped: oneshot::Receiver<()>) {
+    loop {
+        let event = tokio::select! {
+            event = events.recv() => event,
+            _ = &mut stopped => {
+                // Whatever ended before the stop is still in the channel.
+                let mut pending = Vec::new();
+                loop {
+                    match events.try_recv() {
+                        Ok(Event::CaseEnded { case }) => pending.push(case),
+                        Ok(_) => {}
+                        Err(broadcast::error::TryRecvError::Lagged(_)) => {
+                            writer.catch_up().await;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                for case in pending {
+                    writer.append(case).await;
+                }
+                return;
+            }
+        };
+        match event {
+            Ok(Event::CaseEnded { case }) => {
+                writer.append(case).await;
+                writer.rewrite_reports().await;
+            }
+            Ok(_) => {}
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                log::warn!("the results writer fell {missed} events behind: catching up from the cases");
+                writer.catch_up().await;
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+impl Writer {
+    /// Appends `case` to results.jsonl unless it is there already.
+    async fn append(&mut self, case: Arc<CaseSnapshot>) {
+        if !self.written.insert(case.id.clone()) {
+            return;
+        }
+        let path = self.dir.join(RESULTS_FILE);
+        let written = tokio::task::spawn_blocking(move || append_line(&path, &case)).await;
+        match written {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => log::error!("cannot append to {}: {e}", self.dir.join(RESULTS_FILE).display()),
+            Err(e) => log::error!("the results writer failed: {e}"),
+        }
+    }
+
+    /// After lost events: appends every ended case not yet written, from the cases themselves.
+    async fn catch_up(&mut self) {
+        let Ok((_, cases)) = self.allocator.send(allocator::Cases).await else { return };
+        for case in cases.into_iter().filter(|c| c.state.is_final() && c.ended_at.is_some()) {
+            self.append(Arc::new(case)).await;
+        }
+        self.rewrite_reports().await;
+    }
+
+    /// Rewrites junit.xml and report.json with the run as it stands.
+    async fn rewrite_reports(&self) {
+        let Ok((run_id, cases)) = self.allocator.send(allocator::Cases).await else { return };
+        let report = RunReport { id: run_id.unwrap_or_default(), cases };
+        let dir = self.dir.clone();
+        match tokio::task::spawn_blocking(move || reports::write(&report, &dir, false)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => log::error!("cannot write the reports into {}: {e}", self.dir.display()),
+            Err(e) => log::error!("the report writer failed: {e}"),
+        }
+    }
+}
+
+/// Appends one JSON line and makes sure it is on disk before answering.
+fn append_line(path: &Path, case: &CaseSnapshot) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut line = serde_json::to_vec(case)?;
+    line.push(b'\n');
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    file.write_all(&line)?;
+    file.sync_data()
+}
