@@ -25,7 +25,7 @@ async fn download(state: web::Data<AppState>, path: web::Path<(String, String)>)
         .ok_or_else(|| ApiError::NotFound(format!("no test case {case_id}")))?;
     // Only names the case itself lists, which the upload handler made plain file names.
     let plain = !name.contains(['/', '\\']) && name != ".." && name != "." && !name.starts_with(".partial-");
-    if !plain || !case.files.iter().any(|f| *f == name) {
+    if !plain || !case.files.contains(&name) {
         return Err(ApiError::NotFound(format!("test case {case_id} has no file named {name:?}")));
     }
     let file_path = state.config.output.join(&case.id).join(&name);
