@@ -356,3 +356,55 @@ fn proxy_exits_1_with_a_clear_message_when_trafficlight_cannot_be_reached() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("cannot register with trafficlight"), "{err}");
 }
+
+/// Waits (at most 30 s) until `path` exists and `ok` accepts its text.
+fn wait_for_file(path: &std::path::Path, ok: impl Fn(&str) -> bool) -> String {
+    for _ in 0..600 {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            if ok(&text) {
+                return text;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{} did not get what was expected within 30 s", path.display());
+}
+
+#[actix_web::test]
+async fn sigkill_mid_run_leaves_every_ended_case_in_results_jsonl_and_a_valid_junit_xml() {
+    let never = "fn needs() { #{ clients: #{ bob: [\"element-ios\"] } } }\nbob.act(\"check\", #{});\n";
+    let dir = script_dir(&[("one_step.rhai", ONE_STEP), ("never.rhai", never)]);
+    let output = tempfile::tempdir().unwrap();
+    let (mut child, base) = serve(dir.path(), output.path());
+    act_once(&base, "adapter-1", "good").await;
+    let results = output.path().join("results.jsonl");
+    wait_for_file(&results, |t| t.lines().count() == 1);
+    // The reports are rewritten after the line is on disk: wait for them to list the case as passed.
+    let junit = output.path().join("junit.xml");
+    wait_for_file(&junit, |t| t.contains("one_step") && t.contains("still waiting"));
+    wait_for_file(&output.path().join("report.json"), |t| t.contains("\"one_step\""));
+    child.kill().unwrap(); // SIGKILL: no handler runs, nothing is flushed at exit
+    child.wait().unwrap();
+    let text = std::fs::read_to_string(&results).unwrap();
+    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    assert_eq!(lines[0]["test"], "one_step");
+    assert_eq!(lines[0]["state"], "success");
+    assert_eq!(lines[0]["actions"][0]["action"], "check");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let parsed = Command::new("python3")
+        .args(["-c", "import sys, xml.dom.minidom; xml.dom.minidom.parse(sys.argv[1])"])
+        .arg(&junit)
+        .output()
+        .unwrap();
+    assert!(parsed.status.success(), "junit.xml on disk parses: {}\n{xml}", String::from_utf8_lossy(&parsed.stderr));
+    let report: Value = serde_json::from_slice(&std::fs::read(output.path().join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["finished"], false);
+    let leftovers: Vec<_> = std::fs::read_dir(output.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "no half-written file left: {leftovers:?}");
+}
