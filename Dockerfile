@@ -6,10 +6,14 @@ WORKDIR /src
 # Cargo.lock change, not on every change of the sources.
 COPY Cargo.toml Cargo.lock ./
 COPY actors/Cargo.toml actors/Cargo.toml
-RUN mkdir -p src actors/src examples \
+# The headless Matrix client is a workspace member: cargo needs its manifest to load the
+# workspace, but the image does not build it (only the trafficlight binary).
+COPY examples/matrix-client/Cargo.toml examples/matrix-client/Cargo.toml
+RUN mkdir -p src actors/src examples/matrix-client/src \
     && echo 'fn main() {}' > src/main.rs && touch src/lib.rs actors/src/lib.rs \
+    && echo 'fn main() {}' > examples/matrix-client/src/main.rs \
     && cargo build --release --locked --bin trafficlight \
-    && rm -rf src actors/src
+    && rm -rf src actors/src examples/matrix-client/src
 COPY . .
 # Make sure cargo sees the real sources as newer than the placeholder build.
 RUN touch src/main.rs src/lib.rs actors/src/lib.rs \

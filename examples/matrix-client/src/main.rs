@@ -55,9 +55,11 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(
-        "info,matrix_sdk=warn,matrix_sdk_base=warn,matrix_sdk_crypto=warn,matrix_sdk_common=warn",
-    ))
+    env_logger::Builder::from_env(
+        env_logger::Env::default().default_filter_or(
+            "info,matrix_sdk=warn,matrix_sdk_base=warn,matrix_sdk_crypto=warn,matrix_sdk_common=warn",
+        ),
+    )
     .init();
     let args = Args::parse();
     let temporary = match &args.store {

@@ -61,15 +61,21 @@ impl Trafficlight {
         format!("{}/client/{}/{what}", self.base, self.uuid)
     }
 
-    /// Registers with `registration` (must carry `type`).
+    /// Registers with `registration` (must carry `type`); waits for a server that is not up
+    /// yet (started at the same moment, say).
     pub async fn register(&self, registration: &Value) -> Result<()> {
-        let response = self
-            .http
-            .post(self.url("register"))
-            .json(registration)
-            .send()
-            .await
-            .with_context(|| format!("cannot reach trafficlight at {}", self.base))?;
+        let mut failures = 0;
+        let response = loop {
+            match self.http.post(self.url("register")).json(registration).send().await {
+                Ok(response) => break response,
+                Err(e) if failures < MAX_RETRIES => {
+                    failures += 1;
+                    log::debug!("{}: trafficlight not reachable yet ({e}); retrying", self.uuid);
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                }
+                Err(e) => return Err(anyhow!("cannot reach trafficlight at {}: {e}", self.base)),
+            }
+        };
         let status = response.status();
         if !status.is_success() {
             let body = response.text().await.unwrap_or_default();

@@ -108,7 +108,8 @@ impl Session {
             let requests = in_room.clone();
             async move {
                 let own = client.user_id().map(|u| u.to_owned());
-                if matches!(event.content.msgtype, MessageType::VerificationRequest(_)) && own.as_ref() != Some(&event.sender)
+                if matches!(event.content.msgtype, MessageType::VerificationRequest(_))
+                    && own.as_ref() != Some(&event.sender)
                 {
                     let flow_id = event.event_id.to_string();
                     requests.lock().unwrap().push(IncomingRequest { sender: event.sender, flow_id });
@@ -183,7 +184,10 @@ async fn sync_loop(client: Client, tick: watch::Sender<u64>) {
             Err(e) => {
                 log::debug!("{}: sync failed: {e}", client.user_id().map(|u| u.as_str()).unwrap_or("?"));
                 // Logged out (or the token revoked): this loop has nothing left to do.
-                if matches!(e.client_api_error_kind(), Some(matrix_sdk::ruma::api::error::ErrorKind::UnknownToken { .. })) {
+                if matches!(
+                    e.client_api_error_kind(),
+                    Some(matrix_sdk::ruma::api::error::ErrorKind::UnknownToken { .. })
+                ) {
                     return;
                 }
                 tokio::time::sleep(SYNC_RETRY).await;

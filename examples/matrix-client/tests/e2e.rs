@@ -1,6 +1,6 @@
 //! The real end-to-end: a real Synapse (from PyPI), trafficlight, and the headless
-//! matrix-rust-sdk clients as adapters, running the scenarios of tests/scenarios/e2e in
-//! parallel: an invite and encrypted messages, a late joiner reading history per history
+//! matrix-rust-sdk clients as adapters, running the demo's scenarios (scenarios/) and
+//! tests/scenarios/e2e in parallel: an invite and encrypted messages, a late joiner reading history per history
 //! visibility, two devices of one user verifying each other by emoji, and a scenario that
 //! must fail (a message that was never sent). Asserts on junit.xml and the exit status.
 
@@ -16,8 +16,9 @@ const CLIENTS: usize = 8;
 #[actix_web::test]
 async fn real_clients_on_a_real_homeserver() {
     let synapse = tokio::task::spawn_blocking(Synapse::start).await.unwrap();
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios/e2e");
-    let run = run_scenarios(&dir, vec![homeserver("server", &synapse)], CLIENTS, &["--deadline", "30"]).await;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (demo, e2e) = (root.join("scenarios"), root.join("tests/scenarios/e2e"));
+    let run = run_scenarios(&[&demo, &e2e], vec![homeserver("server", &synapse)], CLIENTS, &["--deadline", "30"]).await;
     eprintln!("e2e run took {:.1} s", run.took.as_secs_f64());
     let junit = &run.junit;
     let context = || format!("junit.xml:\n{junit}\nclients:\n{}", tail(&run.client_log, 80));

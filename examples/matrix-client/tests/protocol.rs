@@ -19,7 +19,7 @@ async fn registers_and_fails_what_it_cannot_do() {
         cs_api: "http://127.0.0.1:9".into(),
         extra: Default::default(),
     };
-    let run = run_scenarios(&dir, vec![nowhere], 5, &["--deadline", "5"]).await;
+    let run = run_scenarios(&[&dir], vec![nowhere], 5, &["--deadline", "5"]).await;
     let junit = &run.junit;
     assert_eq!(run.status, 1, "some cases must fail: {junit}");
     assert!(run.clients_exited, "the client process exits when told to:\n{}", run.client_log);

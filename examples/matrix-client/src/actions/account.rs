@@ -42,9 +42,11 @@ impl Device {
         request.password = Some(account.password.clone());
         request.initial_device_display_name = Some(DEVICE_NAME.into());
         request.auth = Some(AuthData::Dummy(uiaa::Dummy::new()));
-        client.matrix_auth().register(request).await.map_err(|e| {
-            Failure::Action(format!("registering {} on {}: {e}", account.username, account.homeserver))
-        })?;
+        client
+            .matrix_auth()
+            .register(request)
+            .await
+            .map_err(|e| Failure::Action(format!("registering {} on {}: {e}", account.username, account.homeserver)))?;
         let session = Session::start(client, store);
         session.next_sync().await;
         bootstrap_cross_signing(&session, &account).await?;
@@ -128,7 +130,9 @@ impl Device {
             .initial_device_display_name(DEVICE_NAME)
             .send()
             .await
-            .map_err(|e| Failure::Action(format!("logging in as {} on {}: {e}", account.username, account.homeserver)))?;
+            .map_err(|e| {
+                Failure::Action(format!("logging in as {} on {}: {e}", account.username, account.homeserver))
+            })?;
         Ok(Session::start(client, store))
     }
 

@@ -101,7 +101,11 @@ impl Device {
     pub(super) async fn verify_last_message_is_trusted(&mut self) -> Outcome {
         let room = self.room()?;
         let entries = history(&room).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-        let last = entries.iter().rev().find(|e| e.is_message()).ok_or_else(|| Failure::Action("the room has no messages".into()))?;
+        let last = entries
+            .iter()
+            .rev()
+            .find(|e| e.is_message())
+            .ok_or_else(|| Failure::Action("the room has no messages".into()))?;
         if last.utd {
             return Err(Failure::Action("the last message cannot be decrypted".into()));
         }

@@ -19,9 +19,18 @@ impl Device {
             Some(other) if other != own => {
                 if client.get_dm_room(&other).is_none() {
                     // The open room is our conversation with them: make it the DM the
-                    // request goes to, rather than letting the SDK create another room.
+                    // request goes to (once our sync shows it as one), rather than letting
+                    // the SDK create another room the other side has not joined.
                     if let Ok(room) = self.room() {
                         room.set_is_direct(true).await?;
+                        let dm_client = client.clone();
+                        let dm_user = other.clone();
+                        session
+                            .wait_for(self.deadline, &format!("the DM with {other}"), || {
+                                let found = dm_client.get_dm_room(&dm_user).is_some();
+                                async move { Ok(found.then_some(())) }
+                            })
+                            .await?;
                     }
                 }
                 let encryption = client.encryption();
@@ -32,7 +41,10 @@ impl Device {
                         async move { Ok(encryption.request_user_identity(&other).await?) }
                     })
                     .await?;
-                identity.request_verification().await.map_err(|e| Failure::Action(format!("requesting verification of {other}: {e}")))?
+                identity
+                    .request_verification()
+                    .await
+                    .map_err(|e| Failure::Action(format!("requesting verification of {other}: {e}")))?
             }
             _ => {
                 let own_device = client.device_id().map(|d| d.to_owned());
@@ -57,7 +69,10 @@ impl Device {
                             .get_user_identity(&own)
                             .await?
                             .ok_or_else(|| Failure::Action("our own cross-signing identity is unknown".into()))?;
-                        identity.request_verification().await.map_err(|e| Failure::Action(format!("requesting verification: {e}")))?
+                        identity
+                            .request_verification()
+                            .await
+                            .map_err(|e| Failure::Action(format!("requesting verification: {e}")))?
                     }
                 }
             }
@@ -81,7 +96,8 @@ impl Device {
                 let encryption = encryption.clone();
                 async move {
                     for incoming in pending {
-                        if let Some(request) = encryption.get_verification_request(&incoming.sender, &incoming.flow_id).await
+                        if let Some(request) =
+                            encryption.get_verification_request(&incoming.sender, &incoming.flow_id).await
                         {
                             if !request.is_cancelled() && !request.is_done() {
                                 return Ok(Some(request));
@@ -125,9 +141,7 @@ impl Device {
                         let request = request.clone();
                         async move {
                             match request.state() {
-                                VerificationRequestState::Ready { .. } if we_asked => {
-                                    Ok(request.start_sas().await?)
-                                }
+                                VerificationRequestState::Ready { .. } if we_asked => Ok(request.start_sas().await?),
                                 VerificationRequestState::Transitioned { verification: Verification::SasV1(sas) } => {
                                     Ok(Some(sas))
                                 }
@@ -137,7 +151,9 @@ impl Device {
                                 VerificationRequestState::Cancelled(info) => {
                                     Err(anyhow::anyhow!("the verification was cancelled: {}", info.reason()))
                                 }
-                                VerificationRequestState::Done => Err(anyhow::anyhow!("the verification ended without emoji")),
+                                VerificationRequestState::Done => {
+                                    Err(anyhow::anyhow!("the verification ended without emoji"))
+                                }
                                 _ => Ok(None),
                             }
                         }
@@ -160,13 +176,16 @@ impl Device {
                 let sas = sas.clone();
                 async move {
                     match sas.state() {
-                        SasState::Cancelled(info) => Err(anyhow::anyhow!("the verification was cancelled: {}", info.reason())),
+                        SasState::Cancelled(info) => {
+                            Err(anyhow::anyhow!("the verification was cancelled: {}", info.reason()))
+                        }
                         _ => Ok(sas.emoji()),
                     }
                 }
             })
             .await?;
-        let emoji: Vec<Value> = emoji.iter().map(|e| json!({"symbol": e.symbol, "description": e.description})).collect();
+        let emoji: Vec<Value> =
+            emoji.iter().map(|e| json!({"symbol": e.symbol, "description": e.description})).collect();
         sas.confirm().await?;
         session
             .wait_for(self.deadline, "the verification to complete", || {
@@ -210,4 +229,3 @@ fn sas_done(sas: &SasVerification) -> anyhow::Result<Option<()>> {
         _ => Ok(None),
     }
 }
-

@@ -8,8 +8,8 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use trafficlight::config::Config;
 use trafficlight::actors::Homeserver;
+use trafficlight::config::Config;
 
 /// How long the client process may take to exit once trafficlight told it to.
 const CLIENT_EXIT: Duration = Duration::from_secs(60);
@@ -39,7 +39,11 @@ impl Clients {
         let child = Command::new(client_binary())
             .args(["--url", url, "--count", &count.to_string()])
             .args(extra)
-            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info,matrix_sdk=warn,matrix_sdk_crypto=warn,matrix_sdk_base=warn".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG")
+                    .unwrap_or_else(|_| "info,matrix_sdk=warn,matrix_sdk_crypto=warn,matrix_sdk_base=warn".into()),
+            )
             .stdout(file.try_clone().unwrap())
             .stderr(file)
             .stdin(Stdio::null())
@@ -76,13 +80,17 @@ pub struct RunResult {
     pub took: Duration,
 }
 
-/// Runs every scenario under `dir` against `servers` with `count` headless clients.
-pub async fn run_scenarios(dir: &Path, servers: Vec<Homeserver>, count: usize, client_flags: &[&str]) -> RunResult {
+/// Runs every scenario under `dirs` against `servers` with `count` headless clients.
+pub async fn run_scenarios(dirs: &[&Path], servers: Vec<Homeserver>, count: usize, client_flags: &[&str]) -> RunResult {
     let started = Instant::now();
     let output = tempfile::Builder::new().prefix("trafficlight-e2e-").tempdir().unwrap();
-    let scenarios = trafficlight::scenario::load_dir(dir, None).expect("the test scenarios load");
-    let cases = trafficlight::scenario::matrix::expand(&scenarios);
-    let mut config = Config { bind: "127.0.0.1:0".into(), output: output.path().to_path_buf(), servers, ..Config::default() };
+    let mut scenarios = Vec::new();
+    for dir in dirs {
+        scenarios.extend(trafficlight::scenario::load_dir(dir, None).expect("the test scenarios load"));
+    }
+    let cases = trafficlight::scenario::expand(&scenarios);
+    let mut config =
+        Config { bind: "127.0.0.1:0".into(), output: output.path().to_path_buf(), servers, ..Config::default() };
     // Long enough for the clients to hear `exit` on their next poll.
     config.timeouts.exit_grace = Duration::from_secs(2);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -115,7 +123,8 @@ pub fn testcase<'a>(junit: &'a str, name: &str) -> Option<&'a str> {
     let mut rest = junit;
     while let Some(start) = rest.find("<testcase") {
         let tail = &rest[start..];
-        let end = tail.find("</testcase>").map(|e| e + "</testcase>".len()).or_else(|| tail.find("/>").map(|e| e + 2))?;
+        let end =
+            tail.find("</testcase>").map(|e| e + "</testcase>".len()).or_else(|| tail.find("/>").map(|e| e + 2))?;
         let element = &tail[..end];
         let open_tag = &element[..element.find('>').unwrap_or(element.len())];
         if open_tag.contains(name) {

@@ -68,7 +68,11 @@ impl Synapse {
             .current_dir(dir.path())
             .output()
             .expect("synapse --generate-config runs");
-        assert!(generated.status.success(), "synapse --generate-config: {}", String::from_utf8_lossy(&generated.stderr));
+        assert!(
+            generated.status.success(),
+            "synapse --generate-config: {}",
+            String::from_utf8_lossy(&generated.stderr)
+        );
         let overrides = dir.path().join("overrides.yaml");
         std::fs::write(&overrides, overrides_yaml(port)).unwrap();
         let log = std::fs::File::create(dir.path().join("stdout.log")).unwrap();
@@ -97,7 +101,11 @@ impl Synapse {
                 eprintln!("synapse on port {port} up in {:.1} s", started.elapsed().as_secs_f64());
                 return;
             }
-            assert!(started.elapsed() < START_DEADLINE, "synapse did not answer within {START_DEADLINE:?}:\n{}", self.log());
+            assert!(
+                started.elapsed() < START_DEADLINE,
+                "synapse did not answer within {START_DEADLINE:?}:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
     }
@@ -117,7 +125,8 @@ fn versions_answer(port: u16) -> bool {
     use std::io::Write;
     let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let request = format!("GET /_matrix/client/versions HTTP/1.1\r\nHost: localhost:{port}\r\nConnection: close\r\n\r\n");
+    let request =
+        format!("GET /_matrix/client/versions HTTP/1.1\r\nHost: localhost:{port}\r\nConnection: close\r\n\r\n");
     if stream.write_all(request.as_bytes()).is_err() {
         return false;
     }
