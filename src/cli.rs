@@ -1,4 +1,4 @@
-//! The command line: `trafficlight serve` and `trafficlight list`.
+//! The command line: `trafficlight serve`, `list`, `proxy` and `swarm`.
 
 use crate::config::{optional_seconds, seconds, Config, FileConfig};
 use crate::scenario::ClientSet;
@@ -24,6 +24,8 @@ pub enum Command {
     /// Run a network-proxy adapter: a proxy in front of a homeserver that test scripts
     /// drive (disable, delay, watch endpoints); exits when trafficlight says so.
     Proxy(ProxyArgs),
+    /// Run simulated adapters against a server (load and fault testing); see docs/swarm.md.
+    Swarm(crate::swarm::SwarmArgs),
 }
 
 /// Flags of `proxy`.

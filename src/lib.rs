@@ -14,5 +14,6 @@ pub mod reports;
 pub mod results;
 pub mod scenario;
 pub mod startup;
+pub mod swarm;
 
 pub use trafficlight_actors as actors;

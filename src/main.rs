@@ -1,4 +1,4 @@
-//! `trafficlight`: serve adapters and run tests, or list the tests.
+//! `trafficlight`: serve adapters and run tests, list the tests, or swarm a server.
 
 use clap::Parser;
 use std::path::PathBuf;
@@ -33,6 +33,7 @@ fn main() {
             }
         },
         Command::Proxy(args) => proxy(args.config()),
+        Command::Swarm(args) => trafficlight::swarm::main(args),
     };
     std::process::exit(status);
 }

@@ -17,6 +17,11 @@ use trafficlight_actors::allocator::{self, Allocator};
 use trafficlight_actors::case::CaseSpec;
 use trafficlight_actors::{Provisioner, StaticServers};
 
+/// Connections the kernel queues before the server accepts them. The 128 that std's
+/// `TcpListener::bind` asks for drops connections when thousands of adapters register at
+/// once (the kernel caps it at `net.core.somaxconn`).
+const LISTEN_BACKLOG: i32 = 4096;
+
 /// How long an idle HTTP connection is kept open.
 const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(75);
 
@@ -55,6 +60,8 @@ pub async fn start_with_scripts(
     let events = allocator.events();
     let allocator = allocator.start();
     let addr = listener.local_addr()?;
+    // Listening again on a listening socket only changes its backlog.
+    socket2::SockRef::from(&listener).listen(LISTEN_BACKLOG)?;
     let output = config.output.clone();
     // Whole seconds (actix's unit), rounded up: a drain of 0.5 s is not no drain at all.
     let drain = config.shutdown_drain.as_secs() + u64::from(config.shutdown_drain.subsec_nanos() > 0);

@@ -1,0 +1,106 @@
+//! The server under test, in a process of its own (so its memory is its own): this
+//! example started again as `bench __serve DIR`, serving the scripts in DIR.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use trafficlight::config::Config;
+use trafficlight::{scenario, startup};
+
+/// What the child prints once it listens.
+const LISTENING: &str = "listening on ";
+
+/// A running server process.
+pub struct Server {
+    child: Child,
+    pub base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// Writes `scripts` (file name, source) into a temporary directory and serves them.
+    pub fn start(scripts: &[(String, String)]) -> Server {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        std::fs::create_dir(dir.path().join("scenarios")).unwrap();
+        for (name, source) in scripts {
+            std::fs::write(dir.path().join("scenarios").join(name), source).unwrap();
+        }
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .arg("__serve")
+            .arg(dir.path())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the server process starts");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let base = loop {
+            match lines.next() {
+                Some(Ok(line)) if line.starts_with(LISTENING) => break line[LISTENING.len()..].trim().to_string(),
+                Some(_) => continue,
+                None => panic!("the server process ended before it listened"),
+            }
+        };
+        // Keep reading its output (the summary), so it never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server { child, base, _dir: dir }
+    }
+
+    /// The most memory the server has held so far (VmHWM), in MB.
+    pub fn peak_rss_mb(&self) -> f64 {
+        self.status_kb("VmHWM:") / 1024.0
+    }
+
+    /// The memory the server holds now (VmRSS), in MB.
+    pub fn rss_mb(&self) -> f64 {
+        self.status_kb("VmRSS:") / 1024.0
+    }
+
+    fn status_kb(&self, field: &str) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        status
+            .lines()
+            .find(|l| l.starts_with(field))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse().ok())
+            .unwrap_or(f64::NAN)
+    }
+
+    /// Waits (at most `limit`) for the server to end its run and exit.
+    pub fn wait_exit(&mut self, limit: Duration) {
+        let start = std::time::Instant::now();
+        while start.elapsed() < limit {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        eprintln!("the server did not end its run within {limit:?}; stopping it");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The child: serves the scripts in `dir/scenarios` until the run ends, as
+/// `trafficlight serve` would, with timeouts that never end a benchmark early.
+pub fn serve(dir: &Path) -> i32 {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let scenarios = scenario::load_dir(&dir.join("scenarios"), None).expect("the benchmark's scripts load");
+    let cases = scenario::expand(&scenarios);
+    let mut config = Config { bind: "127.0.0.1:0".into(), output: dir.join("output"), ..Config::default() };
+    config.timeouts.queue = None;
+    config.timeouts.case = Duration::from_secs(600);
+    config.timeouts.idle = Duration::from_secs(600);
+    config.timeouts.exit_grace = Duration::from_secs(1);
+    actix_web::rt::System::new().block_on(async move {
+        let listener = startup::bind(&config).expect("the server binds");
+        let running = startup::start(listener, config, cases).await.expect("the server starts");
+        println!("{LISTENING}http://{}", running.addr);
+        startup::run_to_end(running).await
+    })
+}
