@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need that a fresh machine lacks, then runs
-# every test of the workspace. The tests need the Rust toolchain, and python3 (its expat
-# parser checks that junit.xml is strictly valid XML).
+# every test of the workspace. The tests need the Rust toolchain, python3 (its expat
+# parser checks that junit.xml is strictly valid XML) and Synapse (installed into a cached
+# virtualenv by scripts/install-synapse.sh: the local Synapse tests start real servers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v cargo >/dev/null 2>&1; then
@@ -16,4 +17,6 @@ if ! command -v python3 >/dev/null 2>&1; then
     exit 1
   fi
 fi
+TRAFFICLIGHT_SYNAPSE_PYTHON="$(./scripts/install-synapse.sh)"
+export TRAFFICLIGHT_SYNAPSE_PYTHON
 cargo test --workspace "$@"

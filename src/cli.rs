@@ -18,7 +18,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve adapters, run every test case once, report, exit 0 if all succeeded.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Print every test and its cases without serving; exit 2 on a broken script.
     List(ListArgs),
     /// Run a network-proxy adapter: a proxy in front of a homeserver that test scripts
@@ -101,6 +101,23 @@ pub struct ServeArgs {
     /// `all`); by default every case but those of opt-in types (matrix-rust-sdk).
     #[arg(long, env = "TRAFFICLIGHT_CLIENTS")]
     pub clients: Option<String>,
+    /// Complement's homerunner, which makes the homeservers of image server types
+    /// (default http://localhost:54321).
+    #[arg(long, env = "TRAFFICLIGHT_HOMERUNNER_URL")]
+    pub homerunner_url: Option<String>,
+    /// The built-in Synapse server types start local Synapse processes (no Docker); see
+    /// scripts/install-synapse.sh.
+    #[arg(long, env = "TRAFFICLIGHT_LOCAL_SYNAPSE")]
+    pub local_synapse: bool,
+    /// The Python that has Synapse installed (default: the one scripts/install-synapse.sh makes).
+    #[arg(long, env = "TRAFFICLIGHT_SYNAPSE_PYTHON")]
+    pub synapse_python: Option<PathBuf>,
+    /// How many cases provision their homeservers at once (default 4).
+    #[arg(long, env = "TRAFFICLIGHT_PROVISION_LIMIT")]
+    pub provision_limit: Option<usize>,
+    /// Seconds one case's homeservers may take to be made (default 300).
+    #[arg(long, env = "TRAFFICLIGHT_PROVISION_TIMEOUT")]
+    pub provision_timeout: Option<f64>,
 }
 
 /// Flags of `list`.
@@ -181,6 +198,32 @@ impl ServeArgs {
             config.shutdown_drain = if v == 0.0 { Duration::ZERO } else { seconds("shutdown_drain", v)? };
         }
         config.servers = file.servers;
+        for (name, entry) in file.server_types {
+            let kind = entry.kind(&name).map_err(|e| format!("config: {e}"))?;
+            config.server_types.insert(name, kind);
+        }
+        config.local_synapse = self.local_synapse || file.local_synapse.unwrap_or(false);
+        let p = &mut config.provision;
+        if let Some(url) = self.homerunner_url.clone().or(file.homerunner_url) {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(format!("the homerunner URL must start with http:// or https://, not {url:?}"));
+            }
+            p.homerunner_url = url;
+        }
+        if let Some(python) = self.synapse_python.clone().or(file.synapse_python) {
+            p.synapse_python = python;
+        }
+        if let Some(limit) = self.provision_limit.or(file.provision_limit) {
+            if limit == 0 {
+                return Err("the provision limit must be at least 1".into());
+            }
+            p.limit = limit;
+        }
+        if let Some(v) = pick_f(self.provision_timeout, file.provision_timeout) {
+            p.timeout = seconds("provision timeout", v)?;
+        }
+        // Refuse [[servers]] with --local-synapse now, not when the first case starts.
+        config.server_types()?;
         Ok(config)
     }
 }

@@ -1,7 +1,9 @@
 //! The server's configuration: defaults, overridden by a TOML file, overridden by flags
 //! and `TRAFFICLIGHT_*` environment variables.
 
+use crate::provision::{self, ServerKind, ServerTypeEntry};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use trafficlight_actors::{Homeserver, Timeouts};
@@ -34,8 +36,15 @@ pub struct Config {
     pub clients: crate::scenario::ClientSet,
     /// Scripts' `sleep(s)` sleeps `s * script_sleep_scale` (1; tests make it small).
     pub script_sleep_scale: f64,
-    /// Homeservers that already run, handed to every case that needs servers.
+    /// `[[servers]]`: homeservers that already run, for every server type the config does
+    /// not define itself (they replace the built-in types).
     pub servers: Vec<Homeserver>,
+    /// `[server_types.NAME]` from the config, over the built-in types.
+    pub server_types: BTreeMap<String, ServerKind>,
+    /// The built-in Synapse types start local Synapse processes instead of using homerunner.
+    pub local_synapse: bool,
+    /// Homerunner's URL, its limit and deadline, where local Synapse comes from.
+    pub provision: provision::Settings,
 }
 
 impl Default for Config {
@@ -52,6 +61,9 @@ impl Default for Config {
             script_sleep_scale: 1.0,
             clients: Default::default(),
             servers: Vec::new(),
+            server_types: BTreeMap::new(),
+            local_synapse: false,
+            provision: provision::Settings::default(),
         }
     }
 }
@@ -78,6 +90,13 @@ pub struct FileConfig {
     pub clients: Option<Vec<String>>,
     #[serde(default)]
     pub servers: Vec<Homeserver>,
+    #[serde(default)]
+    pub server_types: BTreeMap<String, ServerTypeEntry>,
+    pub homerunner_url: Option<String>,
+    pub local_synapse: Option<bool>,
+    pub provision_limit: Option<usize>,
+    pub provision_timeout: Option<f64>,
+    pub synapse_python: Option<PathBuf>,
 }
 
 impl FileConfig {
@@ -86,6 +105,13 @@ impl FileConfig {
         let text =
             std::fs::read_to_string(path).map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
         toml::from_str(&text).map_err(|e| format!("config file {}: {e}", path.display()))
+    }
+}
+
+impl Config {
+    /// Every server type of the run: the configured ones over the built-ins.
+    pub fn server_types(&self) -> Result<provision::ServerTypes, String> {
+        provision::ServerTypes::resolve(&self.server_types, &self.servers, self.local_synapse)
     }
 }
 

@@ -9,6 +9,8 @@ pub mod config;
 pub mod dashboard;
 pub mod http;
 pub mod list;
+pub mod outbound;
+pub mod provision;
 pub mod proxy;
 pub mod reports;
 pub mod results;

@@ -4,7 +4,7 @@ use clap::Parser;
 use std::path::PathBuf;
 use trafficlight::cli::{Cli, Command};
 use trafficlight::config::Config;
-use trafficlight::{list, scenario, startup};
+use trafficlight::{list, provision, scenario, startup};
 
 /// Exit status for a start that could not happen (bad flags, broken scripts).
 const EXIT_BAD_START: i32 = 2;
@@ -78,6 +78,14 @@ fn serve(config: Config) -> i32 {
         eprintln!("error: {e}");
         return EXIT_BAD_START;
     }
+    let types = match config.server_types().and_then(|t| t.check(&scenarios).map(|_| t).map_err(|e| e.to_string())) {
+        Ok(types) => types,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_BAD_START;
+        }
+    };
+    let homerunner_tests = types.homerunner_tests(&scenarios);
     let options = scenario::ScriptOptions { sleep_scale: config.script_sleep_scale };
     let (cases, left_out) = config.clients.select(scenario::expand_with(&scenarios, options));
     let scripts = trafficlight::dashboard::Dashboard::scripts_of(&scenarios);
@@ -97,6 +105,15 @@ fn serve(config: Config) -> i32 {
                 return EXIT_BAD_START;
             }
         };
+        if !homerunner_tests.is_empty() {
+            let url = config.provision.homerunner_url.clone();
+            if let Err(e) = provision::homerunner::reachable(&url).await {
+                log::warn!(
+                    "homerunner at {url} is not reachable ({e}); these tests need it and their cases will error until it answers: {} (start homerunner, set --homerunner-url, or use --local-synapse for the Synapse types)",
+                    homerunner_tests.join(", ")
+                );
+            }
+        }
         match startup::start_with_scripts(listener, config, cases, scripts).await {
             Ok(running) => {
                 log::info!("listening on http://{}", running.addr);

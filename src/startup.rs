@@ -5,6 +5,7 @@ use crate::config::Config;
 use crate::dashboard::{Dashboard, Script};
 use crate::http::{self, AppState};
 use crate::results::{self, ResultsWriter};
+use crate::provision::Provisioners;
 use actix::{Actor, Addr};
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::{NormalizePath, TrailingSlash};
@@ -15,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use trafficlight_actors::allocator::{self, Allocator};
 use trafficlight_actors::case::CaseSpec;
-use trafficlight_actors::{Provisioner, StaticServers};
+use trafficlight_actors::Provisioner;
 
 /// Connections the kernel queues before the server accepts them. The 128 that std's
 /// `TcpListener::bind` asks for drops connections when thousands of adapters register at
@@ -55,7 +56,8 @@ pub async fn start_with_scripts(
     scripts: HashMap<String, Script>,
 ) -> std::io::Result<Running> {
     let dashboard = Dashboard::new(scripts).map_err(|e| std::io::Error::other(format!("bad template: {e:?}")))?;
-    let provisioner: Arc<dyn Provisioner> = Arc::new(StaticServers::new(config.servers.clone()));
+    let types = config.server_types().map_err(std::io::Error::other)?;
+    let provisioner: Arc<dyn Provisioner> = Arc::new(Provisioners::new(&types, &config.provision));
     let allocator = Allocator::new(config.timeouts.clone(), provisioner, config.output.clone());
     let events = allocator.events();
     let allocator = allocator.start();

@@ -7,7 +7,7 @@ use crate::allocator::{self, Allocator};
 use crate::body::{ActionError, CancelToken, CaseContext, ClientHandle, Outcome, TestBody};
 use crate::config::Timeouts;
 use crate::events::{Event, EventBus};
-use crate::provision::{Homeserver, Provisioner, ServerRequest};
+use crate::provision::{self, AbortTrigger, Homeserver, ProvisionFor, Provisioner, ServerRequest, Teardown};
 use crate::requirement::{ClientRequirement, Registration};
 use crate::snapshot::{ActionRecord, CaseSnapshot, CaseState, SlotSnapshot, StateChange};
 use crate::unix_millis;
@@ -17,7 +17,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-/// How long destroying a case's homeservers may take before the case gives up on it.
+/// How long releasing a case's homeservers may take before the case stops waiting for it
+/// (the teardown goes on in the background; the case's result is reported without it).
 pub const DESTROY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Actions kept in a case's action log; a script that acts in a loop must not eat the memory.
 pub const MAX_ACTIONS: usize = 10_000;
@@ -122,6 +123,12 @@ pub struct CaseActor {
     files_dir: PathBuf,
     clients: Vec<AssignedClient>,
     servers: Vec<Homeserver>,
+    /// Releases the servers; taken when the case ends.
+    teardown: Option<Teardown>,
+    /// Servers are being made: the case's end waits for them, to release them.
+    provisioning: bool,
+    /// Tells the provisioner to stop early when the case ends first.
+    abort: AbortTrigger,
     errors: Vec<String>,
     log: Vec<String>,
     files: BTreeSet<String>,
@@ -154,6 +161,9 @@ impl CaseActor {
             files_dir,
             clients: Vec::new(),
             servers: Vec::new(),
+            teardown: None,
+            provisioning: false,
+            abort: provision::abort_signal().0,
             errors: Vec::new(),
             log: Vec::new(),
             files: BTreeSet::new(),
@@ -181,17 +191,21 @@ impl CaseActor {
         });
     }
 
-    fn provisioned(&mut self, result: Result<Vec<Homeserver>, String>, ctx: &mut Context<Self>) {
+    fn provisioned(&mut self, result: Result<provision::Provisioned, String>, ctx: &mut Context<Self>) {
+        self.provisioning = false;
         match result {
+            Ok(made) => {
+                self.teardown = Some(made.teardown);
+                if self.state.is_final() {
+                    // The case ended while its servers were being made: release them now.
+                    self.release(ctx);
+                } else {
+                    self.servers = made.servers;
+                    self.run_body(ctx);
+                }
+            }
+            Err(_) if self.state.is_final() => self.release(ctx),
             Err(e) => self.end(Outcome::Error(format!("provisioning homeservers failed: {e}")), ctx),
-            Ok(servers) if self.state.is_final() => {
-                // The case ended while its servers were being made: release them at once.
-                ctx.spawn(self.provisioner.destroy(&self.spec.id, &servers).into_actor(self));
-            }
-            Ok(servers) => {
-                self.servers = servers;
-                self.run_body(ctx);
-            }
         }
     }
 
@@ -239,12 +253,21 @@ impl CaseActor {
         for client in &self.clients {
             client.adapter.do_send(adapter::Finish { reason: reason.clone() });
         }
-        let destroy = (!self.servers.is_empty()).then(|| self.provisioner.destroy(&self.spec.id, &self.servers));
+        self.abort.abort();
+        if !self.provisioning {
+            self.release(ctx);
+        }
+    }
+
+    /// Runs the teardown (if servers were made) and then tells the allocator the case ended.
+    fn release(&mut self, ctx: &mut Context<Self>) {
+        let teardown = self.teardown.take();
         let case_id = self.spec.id.clone();
         let released = async move {
-            if let Some(destroy) = destroy {
-                if tokio::time::timeout(DESTROY_TIMEOUT, destroy).await.is_err() {
-                    log::error!("destroying the homeservers of case {case_id} took over {DESTROY_TIMEOUT:?}");
+            if let Some(teardown) = teardown {
+                let background = actix::spawn(teardown);
+                if tokio::time::timeout(DESTROY_TIMEOUT, background).await.is_err() {
+                    log::error!("releasing the homeservers of case {case_id} took over {DESTROY_TIMEOUT:?}; reporting the case without waiting");
                 }
             }
         };
@@ -305,10 +328,15 @@ impl Handler<Start> for CaseActor {
         ctx.run_later(timeout, move |act, ctx| {
             act.end(Outcome::Error(format!("timed out: the case took longer than {} s", timeout.as_secs_f64())), ctx);
         });
-        let provision = match &self.spec.servers {
-            Some(request) if !request.names.is_empty() => self.provisioner.provision(&self.spec.id, request),
-            _ => Box::pin(futures::future::ready(Ok(Vec::new()))),
+        let Some(request) = self.spec.servers.clone().filter(|r| !r.names.is_empty()) else {
+            self.run_body(ctx);
+            return;
         };
+        let (trigger, signal) = provision::abort_signal();
+        self.abort = trigger;
+        self.provisioning = true;
+        let case = ProvisionFor { case_id: self.spec.id.clone() };
+        let provision = self.provisioner.provision(&case, &request, signal);
         ctx.spawn(provision.into_actor(self).map(|result, act, ctx| act.provisioned(result, ctx)));
     }
 }

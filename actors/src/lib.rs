@@ -15,7 +15,9 @@ pub mod snapshot;
 
 pub use body::{ActionError, CancelToken, CaseContext, ClientHandle, Outcome, TestBody};
 pub use config::Timeouts;
-pub use provision::{Homeserver, Provisioner, ServerRequest, StaticServers};
+pub use provision::{
+    AbortSignal, Homeserver, ProvisionFor, Provisioned, Provisioner, ServerRequest, StaticServers, Teardown,
+};
 pub use report::{CaseReport, RunReport};
 pub use requirement::{ClientRequirement, Registration};
 

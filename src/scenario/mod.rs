@@ -52,6 +52,8 @@ pub struct Scenario {
     pub path: PathBuf,
     /// What `needs()` returned.
     pub needs: Needs,
+    /// Line and column of `fn needs`, where errors about what it asks for point.
+    pub needs_position: (usize, usize),
     /// The script with the prelude's functions merged in.
     pub ast: Arc<AST>,
     /// The script's text, as the case page shows it.
@@ -136,5 +138,5 @@ pub fn load_source(path: &Path, source: &str, prelude: &AST) -> Result<Scenario,
     let ast = Arc::new(prelude.merge(&script));
     let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let name = needs.name.clone().unwrap_or(stem);
-    Ok(Scenario { name, path: path.to_path_buf(), needs, ast, source: source.into() })
+    Ok(Scenario { name, path: path.to_path_buf(), needs, needs_position: needs::needs_position(source), ast, source: source.into() })
 }

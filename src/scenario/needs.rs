@@ -51,7 +51,7 @@ pub fn evaluate(engine: &Engine, file: &str, source: &str, ast: &AST) -> Result<
 }
 
 /// Line and column of `fn needs`, where shape errors point.
-fn needs_position(source: &str) -> (usize, usize) {
+pub fn needs_position(source: &str) -> (usize, usize) {
     for (i, line) in source.lines().enumerate() {
         if let Some(col) = line.find("fn needs") {
             return (i + 1, col + 1);
