@@ -43,7 +43,8 @@ fn rss_mib(pid: u64) -> f64 {
 }
 
 async fn local_synapse(starts: usize) {
-    let python = std::env::var_os("TRAFFICLIGHT_SYNAPSE_PYTHON").map(Into::into).unwrap_or_else(synapse::default_python);
+    let python =
+        std::env::var_os("TRAFFICLIGHT_SYNAPSE_PYTHON").map(Into::into).unwrap_or_else(synapse::default_python);
     if !python.exists() {
         println!("local Synapse: skipped, no Synapse at {} (run scripts/install-synapse.sh)", python.display());
         return;
@@ -116,8 +117,5 @@ async fn homerunner(creates: usize) {
         made.teardown.await;
         times.push(began.elapsed().as_secs_f64() * 1000.0);
     }
-    println!(
-        "homerunner stand-in (answers at once), n={creates}: create + destroy median {:.2} ms",
-        median(times)
-    );
+    println!("homerunner stand-in (answers at once), n={creates}: create + destroy median {:.2} ms", median(times));
 }
