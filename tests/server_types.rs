@@ -99,12 +99,12 @@ fn serve_warns_once_naming_the_url_and_tests_when_homerunner_is_unreachable() {
             let _ = tx.send(line);
         }
     });
-    let warning = rx
-        .iter()
-        .find(|l| l.contains("homerunner") && l.contains("not reachable"))
-        .expect("a warning about homerunner");
+    // Every line until the warning; a start that never warns fails here instead of hanging.
+    let warning = std::iter::from_fn(|| rx.recv_timeout(std::time::Duration::from_secs(60)).ok())
+        .find(|l| l.contains("homerunner") && l.contains("not reachable"));
     let _ = child.kill();
     let _ = child.wait();
+    let warning = warning.expect("a warning that homerunner is not reachable");
     assert!(warning.contains(&url), "{warning}");
     assert!(warning.contains("on_synapse"), "names the test: {warning}");
 }
