@@ -4,8 +4,8 @@
 use crate::config::Config;
 use crate::dashboard::{Dashboard, Script};
 use crate::http::{self, AppState};
-use crate::results::{self, ResultsWriter};
 use crate::provision::Provisioners;
+use crate::results::{self, ResultsWriter};
 use actix::{Actor, Addr};
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::{NormalizePath, TrailingSlash};

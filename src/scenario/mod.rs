@@ -138,5 +138,12 @@ pub fn load_source(path: &Path, source: &str, prelude: &AST) -> Result<Scenario,
     let ast = Arc::new(prelude.merge(&script));
     let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let name = needs.name.clone().unwrap_or(stem);
-    Ok(Scenario { name, path: path.to_path_buf(), needs, needs_position: needs::needs_position(source), ast, source: source.into() })
+    Ok(Scenario {
+        name,
+        path: path.to_path_buf(),
+        needs,
+        needs_position: needs::needs_position(source),
+        ast,
+        source: source.into(),
+    })
 }
