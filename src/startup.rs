@@ -35,6 +35,9 @@ pub struct Running {
     pub handle: ServerHandle,
     /// Appends each ended case to results.jsonl and rewrites the reports.
     pub results: Option<ResultsWriter>,
+    /// SIGINT/SIGTERM handlers, installed before the server says where it listens: a
+    /// signal that arrives as soon as the address is printed still ends the run cleanly.
+    pub signals: Option<Signals>,
 }
 
 /// Binds `config.bind`, or uses `listener` when given (tests pass one on port 0).
@@ -102,7 +105,7 @@ pub async fn start_with_scripts(
         .await
         .map_err(std::io::Error::other)?
         .map_err(std::io::Error::other)?;
-    Ok(Running { addr, output, allocator, handle, results: Some(results) })
+    Ok(Running { addr, output, allocator, handle, results: Some(results), signals: Some(Signals::install()) })
 }
 
 /// Exit status when the run ended but its reports could not be written.
@@ -124,11 +127,12 @@ pub fn check_output(dir: &Path) -> Result<(), String> {
 /// signal, at any point after the first, exits at once.
 pub async fn run_to_end(mut running: Running) -> i32 {
     let allocator = running.allocator.clone();
+    let mut signals = running.signals.take().unwrap_or_else(Signals::install);
     actix_web::rt::spawn(async move {
-        let signal = shutdown_signal().await;
+        let signal = signals.next().await;
         log::warn!("{signal}: stopping the run (send it again to exit at once)");
         allocator.do_send(allocator::Shutdown);
-        let signal = shutdown_signal().await;
+        let signal = signals.next().await;
         eprintln!("{signal} again: exiting at once");
         std::process::exit(1);
     });
@@ -167,24 +171,51 @@ pub async fn run_to_end(mut running: Running) -> i32 {
     status
 }
 
-async fn shutdown_signal() -> &'static str {
+/// The process's SIGINT and SIGTERM handlers. Creating the streams installs the handlers
+/// at once (not on first poll), so no signal between start and the first wait is lost to
+/// the default action (which would kill the process without a summary).
+pub struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => tokio::select! {
-                _ = tokio::signal::ctrl_c() => "SIGINT",
-                _ = term.recv() => "SIGTERM",
-            },
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                "SIGINT"
-            }
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    /// Installs the handlers; needs a Tokio runtime (the actix System's).
+    pub fn install() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Signals { term: signal(SignalKind::terminate()).ok(), int: signal(SignalKind::interrupt()).ok() }
+        }
+        #[cfg(not(unix))]
+        {
+            Signals {}
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-        "SIGINT"
+
+    /// Waits for the next SIGINT or SIGTERM and names it.
+    pub async fn next(&mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+                match s {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            }
+            tokio::select! {
+                _ = recv(&mut self.int) => "SIGINT",
+                _ = recv(&mut self.term) => "SIGTERM",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "SIGINT"
+        }
     }
 }
