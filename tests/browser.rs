@@ -12,7 +12,7 @@ use awc::http::Method;
 use common::{case, steps, TestApp};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -203,9 +203,12 @@ fn base64_decodes_as_the_standard_says() {
 
 #[actix_web::test]
 async fn status_page_in_chromium_follows_a_case_from_running_to_success_without_reload() {
-    let app =
-        TestApp::spawn(vec![case("t.1", &[("alice", json!("element-web"))], steps(vec![("alice", "send_message", json!({ "message": "hi" }))]))])
-            .await;
+    let app = TestApp::spawn(vec![case(
+        "t.1",
+        &[("alice", json!("element-web"))],
+        steps(vec![("alice", "send_message", json!({ "message": "hi" }))]),
+    )])
+    .await;
     // The adapter takes the action and holds it: the case runs until it responds.
     app.register_type("a", "element-web").await;
     let action = app.next_action("a").await;
