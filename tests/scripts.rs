@@ -268,3 +268,22 @@ async fn long_log_lines_are_cut() {
     let line = &report.cases[0].log[0];
     assert!(line.len() < 5000 && line.ends_with("[...]"), "{} bytes", line.len());
 }
+
+#[actix_web::test]
+async fn a_script_that_recurses_without_bound_errors_its_case_and_the_server_stays_up() {
+    let deep = "fn needs() { #{ clients: #{ alice: [\"element-web\"] } } }\nfn down(n) { down(n + 1) }\ndown(0);\n";
+    let after = "fn needs() { #{ clients: #{ alice: [\"hydrogen-web\"] } } }\nalice.send_message(\"still here\");\n";
+    let cases = script_cases(&[("deep.rhai", deep), ("after.rhai", after)]);
+    let deep_id = cases.iter().find(|c| c.test.contains("deep")).expect("the deep case").id.clone();
+    let app = TestApp::spawn(cases).await;
+    app.register_type("a", "element-web").await;
+    app.wait_for_case(&deep_id, "error").await;
+    let case = app.case_snapshot(&deep_id).await;
+    assert!(case.errors[0].contains("deep.rhai"), "the error names the script: {:?}", case.errors);
+    // The process survived its script's recursion: another case runs to the end.
+    app.register_type("b", "hydrogen-web").await;
+    assert_eq!(app.next_action("b").await["action"], "send_message");
+    app.respond("b", json!({"response": "sent"})).await;
+    let report = app.run_ended().await;
+    assert_eq!(report.cases.iter().filter(|c| c.state == CaseState::Success).count(), 1, "{}", report.summary());
+}

@@ -37,7 +37,7 @@ async fn registrations(adapters: usize, cases: Vec<CaseSpec>) -> Duration {
     let started = Instant::now();
     for i in 0..adapters {
         let registration = json!({"type": "web"}).as_object().unwrap().clone();
-        allocator.send(Register { uuid: format!("a{i}"), registration }).await.unwrap().unwrap();
+        allocator.send(Register { uuid: format!("a{i}"), registration, arbiter: None }).await.unwrap().unwrap();
     }
     started.elapsed()
 }

@@ -14,8 +14,14 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
+
+/// The stack of a body's own thread (and of a script's `parallel` branches): set
+/// explicitly, large enough for deep script recursion to reach the engine's own limit and
+/// error the case, never to overflow and abort the process. Only the pages touched count
+/// against memory.
+pub const SCRIPT_STACK_SIZE: usize = 16 << 20;
 
 /// How a test case ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,16 +76,41 @@ impl ActionError {
 
 /// Set when a case ends, so a body blocked on its own thread can stop early.
 #[derive(Clone, Debug, Default)]
-pub struct CancelToken(Arc<AtomicBool>);
+pub struct CancelToken(Arc<CancelInner>);
+
+#[derive(Debug, Default)]
+struct CancelInner {
+    cancelled: AtomicBool,
+    lock: Mutex<()>,
+    wake: Condvar,
+}
 
 impl CancelToken {
-    /// Marks the case as ended.
+    /// Marks the case as ended, waking whoever sleeps on it.
     pub fn cancel(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.0.cancelled.store(true, Ordering::SeqCst);
+        let _guard = self.0.lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.0.wake.notify_all();
     }
     /// Whether the case has ended.
     pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.0.cancelled.load(Ordering::SeqCst)
+    }
+    /// Blocks the thread for `duration`, or until the case ends; answers whether the whole
+    /// time passed with the case still running. The thread sleeps on a condition variable:
+    /// nothing wakes it in between (a polling loop here once was most of the server's CPU
+    /// with a thousand scripts sleeping between their actions).
+    pub fn sleep(&self, duration: Duration) -> bool {
+        let deadline = std::time::Instant::now() + duration;
+        let mut guard = self.0.lock.lock().unwrap_or_else(|e| e.into_inner());
+        while !self.is_cancelled() {
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return true;
+            }
+            guard = self.0.wake.wait_timeout(guard, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
+        }
+        false
     }
 }
 
@@ -93,15 +124,25 @@ pub struct ClientHandle {
     /// What the adapter registered with.
     pub registration: Arc<Registration>,
     pub(crate) adapter: Addr<AdapterActor>,
+    pub(crate) registry: crate::registry::Registry,
 }
 
 impl ClientHandle {
     /// Asks the adapter to perform `action` and waits for its response.
     pub async fn perform(&self, action: &str, data: Value) -> Result<Value, ActionError> {
-        let request = adapter::Perform { action: action.to_string(), data };
+        let request = adapter::Perform { action: action.to_string(), data, asked_at: std::time::Instant::now() };
         match self.adapter.send(request).await {
-            Ok(result) => result,
-            Err(_) => Err(ActionError::Cancelled { client: self.name.clone(), reason: "the adapter is gone".into() }),
+            Ok(performed) => {
+                if let Some(at) = performed.responded_at {
+                    crate::metrics::RESPOND_TO_RESUMED.record(at.elapsed());
+                }
+                performed.result
+            }
+            // Retired since (its case has ended): its record says what an action gets now.
+            Err(_) => Err(match self.registry.get(&self.uuid) {
+                Some(crate::registry::Entry::Retired(record)) => record.refusal.clone(),
+                _ => ActionError::Cancelled { client: self.name.clone(), reason: "the adapter is gone".into() },
+            }),
         }
     }
 
@@ -153,17 +194,7 @@ impl CaseContext {
 
     /// Lets the body's own waits (sleeps, polls for files) end as soon as the case does.
     pub fn sleep_cancellable(&self, duration: Duration) -> bool {
-        let step = Duration::from_millis(20);
-        let mut left = duration;
-        while !left.is_zero() {
-            if self.cancel.is_cancelled() {
-                return false;
-            }
-            let now = left.min(step);
-            std::thread::sleep(now);
-            left -= now;
-        }
-        !self.cancel.is_cancelled()
+        self.cancel.sleep(duration)
     }
 }
 
@@ -196,7 +227,7 @@ where
         let (tx, rx) = tokio::sync::oneshot::channel();
         let body = self.0.clone();
         let name = format!("case-{}", ctx.case_id);
-        let spawned = std::thread::Builder::new().name(name).spawn(move || {
+        let spawned = std::thread::Builder::new().name(name).stack_size(SCRIPT_STACK_SIZE).spawn(move || {
             let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| body(ctx)))
                 .unwrap_or_else(|p| Outcome::Error(panic_text(&p)));
             let _ = tx.send(outcome);

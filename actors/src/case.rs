@@ -80,6 +80,11 @@ pub struct Conclude(pub Outcome);
 #[rtype(result = "CaseSnapshot")]
 pub struct Snapshot;
 
+/// The case has ended and the allocator holds its record: the actor stops.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Retire;
+
 /// What a case is: its id, its test, its slots, its servers and its body.
 #[derive(Clone)]
 pub struct CaseSpec {
@@ -111,6 +116,8 @@ pub struct AssignedClient {
     pub uuid: String,
     pub registration: Arc<Registration>,
     pub adapter: Addr<AdapterActor>,
+    /// Where the adapter's record is once it has retired.
+    pub registry: crate::registry::Registry,
 }
 
 /// One test case.
@@ -139,6 +146,10 @@ pub struct CaseActor {
     history: Vec<StateChange>,
     actions: Vec<Arc<ActionRecord>>,
     events: EventBus,
+    /// Whether its body is still running (it may outlive the case's end a moment).
+    body_running: bool,
+    /// Retired while its body still ran: the actor stops when the body returns.
+    retiring: bool,
 }
 
 impl CaseActor {
@@ -171,6 +182,8 @@ impl CaseActor {
             started_at: None,
             ended_at: None,
             cancel: CancelToken::default(),
+            body_running: false,
+            retiring: false,
             history: vec![StateChange { state: CaseState::Waiting, at: unix_millis(created_at) }],
             actions: Vec::new(),
             events,
@@ -222,6 +235,7 @@ impl CaseActor {
                     uuid: c.uuid.clone(),
                     registration: c.registration.clone(),
                     adapter: c.adapter.clone(),
+                    registry: c.registry.clone(),
                 })
                 .collect(),
             servers: self.servers.clone(),
@@ -230,7 +244,14 @@ impl CaseActor {
             case: ctx.address(),
         };
         let body = self.spec.body.run(context);
-        ctx.spawn(body.into_actor(self).map(|outcome, act, ctx| act.end(outcome, ctx)));
+        self.body_running = true;
+        ctx.spawn(body.into_actor(self).map(|outcome, act, ctx| {
+            act.body_running = false;
+            act.end(outcome, ctx);
+            if act.retiring {
+                ctx.stop();
+            }
+        }));
     }
 
     /// Ends the case with `outcome` (the first ending wins), releases adapters and servers,
@@ -423,5 +444,22 @@ impl Handler<Snapshot> for CaseActor {
 
     fn handle(&mut self, _msg: Snapshot, _ctx: &mut Context<Self>) -> Self::Result {
         MessageResult(self.snapshot())
+    }
+}
+
+impl Handler<Retire> for CaseActor {
+    type Result = ();
+
+    fn handle(&mut self, _msg: Retire, ctx: &mut Context<Self>) {
+        if !self.state.is_final() {
+            return;
+        }
+        // A body still running was cancelled with the case; it sees that through on its
+        // own (its next action gets the case's end), then the actor stops.
+        if self.body_running {
+            self.retiring = true;
+        } else {
+            ctx.stop();
+        }
     }
 }

@@ -62,6 +62,10 @@ pub struct AdapterSnapshot {
     pub registered_at: u64,
     pub last_poll: Option<u64>,
     pub last_response: Option<u64>,
+    /// Unix milliseconds of its last sign of life (poll, respond, error, upload).
+    pub last_heard: u64,
+    /// How long its oldest held poll has been held, in milliseconds, if one is held.
+    pub held_for: Option<u64>,
 }
 
 /// A case entered `state` at `at` (Unix milliseconds).

@@ -94,8 +94,10 @@ pub(super) async fn case_view(state: &AppState, id: &str) -> Result<view::CaseVi
     let queued = queue.iter().enumerate().find(|(_, q)| q.id == id).map(|(i, q)| (i + 1, q));
     let mut adapters = Vec::new();
     for uuid in case.slots.iter().filter_map(|s| s.uuid.clone()) {
-        if let Ok(Ok(adapter)) = state.allocator.send(allocator::Forward(uuid, adapter::Snapshot)).await {
-            adapters.push(adapter);
+        match state.ask(&uuid, adapter::Snapshot).await {
+            Ok(Ok(adapter)) => adapters.push(adapter),
+            Ok(Err(retired)) => adapters.push(retired.snapshot.clone()),
+            Err(_) => {}
         }
     }
     let script = state.dashboard.script(&case.test);

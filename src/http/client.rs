@@ -1,13 +1,15 @@
 //! `/client/{uuid}/register|poll|respond|error`: the adapter protocol (PROTOCOL.md).
 
 use super::body::{check_uuid, read_body, require_json_object, respond_object, PollQuery};
-use super::{resource, unknown_adapter, ApiError, AppState};
+use super::{resource, ApiError, AppState};
 use crate::config::JSON_BODY_LIMIT;
 use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
-use trafficlight_actors::adapter::{self, PollAnswer};
-use trafficlight_actors::allocator::{Forward, Register, RegisterError, ReportError, UnknownAdapter};
+use std::time::Instant;
+use trafficlight_actors::adapter::{self, PollAnswer, PollReply};
+use trafficlight_actors::allocator::{Register, RegisterError, UnknownAdapter};
+use trafficlight_actors::metrics;
 
 /// Registers the adapter routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -27,7 +29,9 @@ async fn register(
 ) -> Result<HttpResponse, ApiError> {
     check_uuid(&uuid)?;
     let registration = require_json_object(&req, &read_body(payload, JSON_BODY_LIMIT, state.config.body_stall).await?)?;
-    let reply = state.allocator.send(Register { uuid: uuid.into_inner(), registration }).await?;
+    // The adapter's actor runs on this worker's thread, where its requests will mostly land.
+    let arbiter = Some(actix::Arbiter::current());
+    let reply = state.allocator.send(Register { uuid: uuid.into_inner(), registration, arbiter }).await?;
     match reply {
         Ok(()) => Ok(HttpResponse::Ok().json(json!({}))),
         Err(RegisterError::MissingType) => Err(ApiError::BadRequest(RegisterError::MissingType.to_string())),
@@ -36,11 +40,16 @@ async fn register(
 }
 
 async fn poll(state: web::Data<AppState>, uuid: web::Path<String>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let received_at = Instant::now();
     check_uuid(&uuid)?;
     let wait = PollQuery::parse(&req)?.wait()?;
-    let answer = match state.allocator.send(Forward(uuid.into_inner(), adapter::Poll { wait })).await? {
-        Ok(reply) => reply.answer().await,
-        Err(UnknownAdapter) => PollAnswer::exit(&UnknownAdapter.to_string()),
+    let answer = match state.ask(&uuid, adapter::Poll { wait }).await {
+        Ok(Ok(reply)) => {
+            metrics::POLL_HANDLING.record(received_at.elapsed());
+            reply.answer().await
+        }
+        Ok(Err(retired)) => PollAnswer::exit(&retired.reason),
+        Err(_) => PollAnswer::exit(&UnknownAdapter.to_string()),
     };
     Ok(HttpResponse::Ok().json(answer))
 }
@@ -51,18 +60,24 @@ async fn respond(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    let received_at = Instant::now();
     check_uuid(&uuid)?;
     let query = PollQuery::parse(&req)?;
     let wait = query.wait()?;
     let mut body = respond_object(&req, &read_body(payload, JSON_BODY_LIMIT, state.config.body_stall).await?)?;
     let id = take_action_id(query.id, &mut body);
     let uuid = uuid.into_inner();
-    let message = adapter::Respond { id, body: Value::Object(body), wait };
-    match state.allocator.send(Forward(uuid.clone(), message)).await? {
-        Err(UnknownAdapter) => Err(unknown_adapter(&uuid)),
-        Ok(Err(refused)) => Err(ApiError::Conflict(refused.to_string())),
-        Ok(Ok(None)) => Ok(HttpResponse::Ok().json(json!({}))),
-        Ok(Ok(Some(next))) => Ok(HttpResponse::Ok().json(next.answer().await)),
+    let message = adapter::Respond { id, body: Value::Object(body), wait, received_at };
+    let reply = match state.ask(&uuid, message).await? {
+        Ok(reply) => reply,
+        // A late answer from a finished adapter changes nothing (see `adapter::Respond`).
+        Err(retired) => Ok(wait.map(|_| PollReply::Now(PollAnswer::exit(&retired.reason)))),
+    };
+    metrics::RESPOND_HANDLING.record(received_at.elapsed());
+    match reply {
+        Err(refused) => Err(ApiError::Conflict(refused.to_string())),
+        Ok(None) => Ok(HttpResponse::Ok().json(json!({}))),
+        Ok(Some(next)) => Ok(HttpResponse::Ok().json(next.answer().await)),
     }
 }
 
@@ -99,9 +114,9 @@ async fn report_error(
     };
     let kind = Some(text("type")).filter(|t| !t.is_empty()).unwrap_or_else(|| "unknown".into());
     let report = adapter::ReportError { kind, details: text("details"), path: text("path") };
-    let uuid = uuid.into_inner();
-    match state.allocator.send(ReportError { uuid: uuid.clone(), report }).await? {
-        Ok(()) => Ok(HttpResponse::Ok().json(json!({}))),
-        Err(UnknownAdapter) => Err(unknown_adapter(&uuid)),
+    let details = report.details.clone();
+    if state.ask(&uuid, report).await?.is_err() {
+        log::info!("adapter {uuid} reported an error after it finished: {details}");
     }
+    Ok(HttpResponse::Ok().json(json!({})))
 }

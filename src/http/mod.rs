@@ -13,8 +13,10 @@ use crate::dashboard::{self, Dashboard};
 use actix::Addr;
 use actix_web::{web, HttpResponse, Responder};
 use std::sync::Arc;
+use trafficlight_actors::adapter::AdapterActor;
 use trafficlight_actors::allocator::Allocator;
 use trafficlight_actors::events::EventBus;
+use trafficlight_actors::registry::{Entry, Registry, Retired};
 
 pub use error::ApiError;
 
@@ -22,11 +24,39 @@ pub use error::ApiError;
 #[derive(Clone)]
 pub struct AppState {
     pub allocator: Addr<Allocator>,
+    /// Who is registered: polls, responds, errors and uploads go straight to the adapter.
+    pub registry: Registry,
     pub config: Config,
     /// The actors' event stream, for live pages.
     pub events: EventBus,
     /// The dashboard's templates and the scripts' text.
     pub dashboard: Arc<Dashboard>,
+}
+
+impl AppState {
+    /// Sends `msg` straight to adapter `uuid`'s actor. `Err(record)` for an adapter that
+    /// has retired (also one that retired while the message was on its way: the
+    /// registry has its record before its actor stops); 404 for a uuid that names no
+    /// adapter (never registered, or dropped).
+    pub async fn ask<M>(&self, uuid: &str, msg: M) -> Result<Result<M::Result, Arc<Retired>>, ApiError>
+    where
+        M: actix::Message + Send + 'static,
+        M::Result: Send,
+        AdapterActor: actix::Handler<M>,
+    {
+        let addr: Addr<AdapterActor> = match self.registry.get(uuid) {
+            None => return Err(unknown_adapter(uuid)),
+            Some(Entry::Retired(record)) => return Ok(Err(record)),
+            Some(Entry::Live(addr)) => addr,
+        };
+        match addr.send(msg).await {
+            Ok(reply) => Ok(Ok(reply)),
+            Err(_) => match self.registry.get(uuid) {
+                Some(Entry::Retired(record)) => Ok(Err(record)),
+                _ => Err(unknown_adapter(uuid)),
+            },
+        }
+    }
 }
 
 /// Every route of the server.

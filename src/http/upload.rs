@@ -11,8 +11,7 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 use tokio::io::AsyncWriteExt;
 use trafficlight_actors::adapter::{self, UploadRefused, UploadTarget};
-use trafficlight_actors::allocator::{Forward, UnknownAdapter};
-use trafficlight_actors::case;
+use trafficlight_actors::allocator::CaseFiles;
 
 /// Registers the upload route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -26,17 +25,21 @@ async fn upload(
 ) -> Result<HttpResponse, ApiError> {
     check_uuid(&uuid)?;
     let uuid = uuid.into_inner();
-    let target = match state.allocator.send(Forward(uuid.clone(), adapter::Upload)).await? {
-        Err(UnknownAdapter) => return Err(super::unknown_adapter(&uuid)),
-        Ok(Err(e @ UploadRefused::NotAllocated(_))) => return Err(ApiError::Conflict(e.to_string())),
-        Ok(Ok(target)) => target,
+    let reply = match state.ask(&uuid, adapter::Upload).await? {
+        Ok(reply) => reply,
+        // A finished adapter's late uploads still go with its case.
+        Err(retired) => retired.upload.clone().ok_or_else(|| UploadRefused::NotAllocated(uuid.clone())),
+    };
+    let target = match reply {
+        Err(e @ UploadRefused::NotAllocated(_)) => return Err(ApiError::Conflict(e.to_string())),
+        Ok(target) => target,
     };
     let mut written = Vec::new();
     let limits = (state.config.upload_limit, state.config.body_stall);
     let result = store_files(multipart, &target, limits, &mut written).await;
     match result {
         Ok(names) => {
-            target.case.do_send(case::AddFiles(names.clone()));
+            state.allocator.do_send(CaseFiles { case_id: target.case_id.clone(), names: names.clone() });
             Ok(HttpResponse::Ok().json(json!({ "files": names })))
         }
         Err(e) => {

@@ -4,6 +4,8 @@
 use super::client::{colour_name, Client, ScriptFile};
 use super::{runner, Needs, ScenarioError, ScriptOptions};
 use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, NativeCallContext, Scope, AST};
+use std::cell::RefCell;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use trafficlight_actors::{CaseContext, Outcome};
 
@@ -58,22 +60,76 @@ pub fn check_variables(file: &str, source: &str, needs: &Needs) -> Result<(), Sc
         .map_err(|e| ScenarioError::at(file, e.position(), e.err_type().to_string()))
 }
 
-/// An engine for one case: every built-in bound to the case, ended when the case ends.
-pub fn case_engine(ctx: &CaseContext, file: &str, options: ScriptOptions) -> Engine {
-    let mut engine = checking_engine();
-    let cancel = ctx.cancel.clone();
-    engine.on_progress(move |_| cancel.is_cancelled().then(|| Dynamic::from("the test case has ended")));
-    let log_ctx = ctx.clone();
-    engine.on_print(move |text| log_ctx.log(text));
-    let debug_ctx = ctx.clone();
-    engine.on_debug(move |text, _, pos| debug_ctx.log(format!("{pos:?}: {text}")));
-    register_client(&mut engine, ctx);
-    register_file(&mut engine);
-    register_globals(&mut engine, ctx, file, options);
-    engine
+/// The engine every case's script runs on: built once, its functions registered once,
+/// shared by all script threads (Rhai's `sync` feature makes it `Sync`). What a built-in
+/// needs of its case (clients, log, cancellation) comes from the case the calling thread
+/// runs, set by [`CaseScope`]: per-case state is that small context, not an engine.
+pub fn shared_engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        let mut engine = checking_engine();
+        engine.on_progress(|_| {
+            with_case(|ctx, _| ctx.cancel.is_cancelled())
+                .ok()
+                .filter(|ended| *ended)
+                .map(|_| Dynamic::from("the test case has ended"))
+        });
+        engine.on_print(|text| {
+            let _ = with_case(|ctx, _| ctx.log(text));
+        });
+        engine.on_debug(|text, _, pos| {
+            let _ = with_case(|ctx, _| ctx.log(format!("{pos:?}: {text}")));
+        });
+        register_client(&mut engine);
+        register_file(&mut engine);
+        register_globals(&mut engine);
+        engine
+    })
 }
 
-fn register_client(engine: &mut Engine, ctx: &CaseContext) {
+/// A running case as its script threads see it.
+#[derive(Clone)]
+pub struct CaseScope {
+    pub ctx: CaseContext,
+    pub file: Arc<str>,
+    pub options: ScriptOptions,
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<CaseScope>> = const { RefCell::new(None) };
+}
+
+impl CaseScope {
+    /// Makes this the case of the calling thread until the guard is dropped.
+    pub fn enter(self) -> ScopeGuard {
+        CURRENT.with(|c| *c.borrow_mut() = Some(self));
+        ScopeGuard(())
+    }
+
+    /// The case of the calling thread, if it runs one.
+    pub fn current() -> Option<CaseScope> {
+        CURRENT.with(|c| c.borrow().clone())
+    }
+}
+
+/// Clears the thread's case when dropped.
+pub struct ScopeGuard(());
+
+impl Drop for ScopeGuard {
+    fn drop(&mut self) {
+        CURRENT.with(|c| *c.borrow_mut() = None);
+    }
+}
+
+/// Runs `f` with the calling thread's case; an error if the thread runs none.
+fn with_case<R>(f: impl FnOnce(&CaseContext, &str) -> R) -> Result<R, Box<EvalAltResult>> {
+    CURRENT.with(|c| match c.borrow().as_ref() {
+        Some(scope) => Ok(f(&scope.ctx, &scope.file)),
+        None => Err(runner::script_error("this function is only available while a test case runs".into())),
+    })
+}
+
+fn register_client(engine: &mut Engine) {
     engine
         .register_get("name", |c: &mut Client| c.handle.name.clone())
         .register_get("uuid", |c: &mut Client| c.handle.uuid.clone())
@@ -88,10 +144,12 @@ fn register_client(engine: &mut Engine, ctx: &CaseContext) {
         .register_fn("to_string", |c: &mut Client| format!("Client({})", c.handle.name))
         .register_fn("to_debug", |c: &mut Client| format!("Client({}: {})", c.handle.name, c.handle.client_type()))
         .register_fn("file", |c: &mut Client, name: &str| c.file(name).map_err(runner::script_error));
-    let act_ctx = ctx.clone();
-    engine.register_fn("act", move |c: &mut Client, action: &str, data: Map| runner::act(&act_ctx, c, action, data));
-    let act_ctx = ctx.clone();
-    engine.register_fn("act", move |c: &mut Client, action: &str| runner::act(&act_ctx, c, action, Map::new()));
+    engine.register_fn("act", |c: &mut Client, action: &str, data: Map| {
+        with_case(|ctx, _| runner::act(ctx, c, action, data))?
+    });
+    engine.register_fn("act", |c: &mut Client, action: &str| {
+        with_case(|ctx, _| runner::act(ctx, c, action, Map::new()))?
+    });
 }
 
 fn register_file(engine: &mut Engine) {
@@ -112,15 +170,16 @@ fn register_file(engine: &mut Engine) {
         });
 }
 
-fn register_globals(engine: &mut Engine, ctx: &CaseContext, file: &str, options: ScriptOptions) {
-    let (parallel_ctx, parallel_file) = (ctx.clone(), file.to_string());
-    engine.register_fn("parallel", move |context: NativeCallContext, branches: Array| {
-        runner::parallel(&parallel_ctx, &parallel_file, &context, branches)
+fn register_globals(engine: &mut Engine) {
+    engine.register_fn("parallel", |context: NativeCallContext, branches: Array| {
+        let scope =
+            CaseScope::current().ok_or_else(|| runner::script_error("parallel() outside a test case".into()))?;
+        runner::parallel(&scope, &context, branches)
     });
-    let sleep_ctx = ctx.clone();
-    engine.register_fn("sleep", move |ms: i64| -> Result<(), Box<EvalAltResult>> {
-        let scaled = Duration::from_millis(ms.max(0) as u64).mul_f64(options.sleep_scale);
-        if sleep_ctx.sleep_cancellable(scaled) {
+    engine.register_fn("sleep", |ms: i64| -> Result<(), Box<EvalAltResult>> {
+        let scope = CaseScope::current().ok_or_else(|| runner::script_error("sleep() outside a test case".into()))?;
+        let scaled = Duration::from_millis(ms.max(0) as u64).mul_f64(scope.options.sleep_scale);
+        if scope.ctx.sleep_cancellable(scaled) {
             Ok(())
         } else {
             Err(runner::throw(Outcome::Error("the test case ended during sleep()".into())))
@@ -137,8 +196,7 @@ fn register_globals(engine: &mut Engine, ctx: &CaseContext, file: &str, options:
     engine.register_fn("fail", |message: &str| -> Result<(), Box<EvalAltResult>> {
         Err(runner::throw(Outcome::Failed(message.to_string())))
     });
-    let log_ctx = ctx.clone();
-    engine.register_fn("log", move |message: Dynamic| log_ctx.log(message.to_string()));
+    engine.register_fn("log", |message: Dynamic| with_case(|ctx, _| ctx.log(message.to_string())));
     engine.register_fn("unix_time", || {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
     });

@@ -6,7 +6,7 @@ use super::{engine, Scenario, ScriptOptions};
 use rhai::{Array, Dynamic, EvalAltResult, FnPtr, Map, NativeCallContext, Position, Scope, AST};
 use serde_json::Value;
 use std::sync::Arc;
-use trafficlight_actors::body::blocking_body;
+use trafficlight_actors::body::{blocking_body, SCRIPT_STACK_SIZE};
 use trafficlight_actors::{CaseContext, Outcome, TestBody};
 
 /// A verdict thrown through the script (assertion, `fail`, an adapter's error).
@@ -31,7 +31,8 @@ pub fn script_body(scenario: &Scenario, options: ScriptOptions) -> Arc<dyn TestB
 }
 
 fn run(ast: &AST, file: &str, ctx: CaseContext, options: ScriptOptions) -> Outcome {
-    let engine = engine::case_engine(&ctx, file, options);
+    let engine = engine::shared_engine();
+    let _case = engine::CaseScope { ctx: ctx.clone(), file: file.into(), options }.enter();
     let tag: String = ctx.case_id.rsplit('-').next().unwrap_or("").chars().take(6).collect();
     let mut scope = Scope::new();
     for client in &ctx.clients {
@@ -64,11 +65,11 @@ pub fn act(ctx: &CaseContext, client: &mut Client, action: &str, data: Map) -> R
 /// `parallel([|| ..., || ...])`: runs the closures at once, returns their results in
 /// order; the first failing branch (in order) fails the call.
 pub fn parallel(
-    ctx: &CaseContext,
-    file: &str,
+    scope: &engine::CaseScope,
     context: &NativeCallContext,
     branches: Array,
 ) -> Result<Array, Box<EvalAltResult>> {
+    let (ctx, file) = (&scope.ctx, &*scope.file);
     let closures = branches
         .into_iter()
         .enumerate()
@@ -87,7 +88,9 @@ pub fn parallel(
             .enumerate()
             .map(|(i, f)| {
                 let done = done.clone();
-                s.spawn(move || {
+                let branch_scope = scope.clone();
+                std::thread::Builder::new().stack_size(SCRIPT_STACK_SIZE).spawn_scoped(s, move || {
+                    let _case = branch_scope.enter();
                     let result = f.call_within_context::<Dynamic>(context, ());
                     let _ = done.send((i, result.as_ref().err().map(|e| outcome_of(e, file))));
                     result
@@ -102,7 +105,10 @@ pub fn parallel(
         }
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(script_error("a parallel() branch panicked".into()))))
+            .map(|h| match h {
+                Ok(h) => h.join().unwrap_or_else(|_| Err(script_error("a parallel() branch panicked".into()))),
+                Err(e) => Err(script_error(format!("could not start a parallel() branch: {e}"))),
+            })
             .collect()
     });
     results.into_iter().collect()

@@ -1,8 +1,6 @@
 //! What an adapter is answered: poll answers, held long polls, refusals, and the
 //! constants of the wire protocol they carry.
 
-use super::CaseActor;
-use actix::Addr;
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -81,10 +79,10 @@ pub enum RespondError {
     NotDelivered { uuid: String, pending: String },
 }
 
-/// Where an upload goes.
+/// Where an upload goes (the stored names go to the allocator, which keeps the case's
+/// record: see `allocator::CaseFiles`).
 #[derive(Clone, Debug)]
 pub struct UploadTarget {
-    pub case: Addr<CaseActor>,
     pub case_id: String,
     pub client: String,
     pub dir: PathBuf,

@@ -19,7 +19,7 @@ use actix::prelude::*;
 use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::oneshot;
 
 /// Before its first poll, an unallocated adapter may stay silent this many idle timeouts.
@@ -42,6 +42,8 @@ pub struct Respond {
     pub id: Option<String>,
     pub body: Value,
     pub wait: Option<Duration>,
+    /// When the request arrived (for the coordinator's latency metrics).
+    pub received_at: Instant,
 }
 
 /// The adapter reports that an action, or the adapter itself, broke.
@@ -59,9 +61,11 @@ pub struct ReportError {
 #[rtype(result = "Result<UploadTarget, UploadRefused>")]
 pub struct Upload;
 
-/// The allocator gives the adapter to a case.
+/// The allocator gives the adapter to a case. The adapter confirms (`true`) if it is still
+/// idle, or refuses: between the allocator's choice and this message it may have reported
+/// an error or been dropped for silence, and its lifecycle is its own to know.
 #[derive(Message)]
-#[rtype(result = "()")]
+#[rtype(result = "bool")]
 pub struct Assign {
     pub case: Addr<CaseActor>,
     pub case_id: String,
@@ -71,10 +75,25 @@ pub struct Assign {
 
 /// The test asks the adapter to perform an action and waits for the response.
 #[derive(Message)]
-#[rtype(result = "Result<Value, ActionError>")]
+#[rtype(result = "Performed")]
 pub struct Perform {
     pub action: String,
     pub data: Value,
+    /// When the test asked (for the coordinator's latency metrics).
+    pub asked_at: Instant,
+}
+
+/// How a [`Perform`] ended, and when the adapter's respond arrived if it answered.
+#[derive(Debug)]
+pub struct Performed {
+    pub result: Result<Value, ActionError>,
+    pub responded_at: Option<Instant>,
+}
+
+impl Performed {
+    fn failed(error: ActionError) -> Self {
+        Performed { result: Err(error), responded_at: None }
+    }
 }
 
 /// The adapter is done: every poll from now on answers `exit`.
@@ -84,10 +103,27 @@ pub struct Finish {
     pub reason: String,
 }
 
-/// The allocator drops the adapter: the actor stops.
+/// Another adapter of the same case refused its assignment: the case did not start, and
+/// this adapter is idle again.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Dismiss;
+pub struct Unassign;
+
+/// The adapter is finished and its case (or the run) has ended: it hands over the record
+/// that replaces it in the registry. The allocator then sends [`Stop`].
+#[derive(Message)]
+#[rtype(result = "crate::registry::Retired")]
+pub struct Retire;
+
+/// The actor stops (its record is in the registry).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Stop;
+
+/// The adapter registers again under the same uuid: fine while it is idle.
+#[derive(Message)]
+#[rtype(result = "Result<(), allocator::RegisterError>")]
+pub struct Reregister;
 
 /// A view of the adapter for the dashboard.
 #[derive(Message)]
@@ -104,6 +140,7 @@ struct Assignment {
 /// A held long poll: where its answer goes, and the timer that ends its wait.
 struct Waiter {
     id: u64,
+    since: Instant,
     reply: oneshot::Sender<PollAnswer>,
     timer: SpawnHandle,
 }
@@ -112,7 +149,8 @@ struct Pending {
     id: String,
     action: String,
     data: Value,
-    reply: oneshot::Sender<Result<Value, ActionError>>,
+    reply: oneshot::Sender<Performed>,
+    asked_at: Instant,
     deadline: Option<SpawnHandle>,
     /// Whether a poll answer has carried it to the adapter yet.
     delivered: bool,
@@ -195,7 +233,7 @@ impl Handler<Respond> for AdapterActor {
             }
             self.actions_done += 1;
             self.record_action(&pending, Ok(&msg.body));
-            let _ = pending.reply.send(Ok(msg.body));
+            let _ = pending.reply.send(Performed { result: Ok(msg.body), responded_at: Some(msg.received_at) });
             self.publish_state();
         }
         Ok(msg.wait.map(|wait| self.answer(Some(wait), ctx)))
@@ -219,6 +257,7 @@ impl Handler<ReportError> for AdapterActor {
         };
         if self.assignment.is_none() {
             log::warn!("{error} while waiting for a test case; it is finished");
+            self.allocator.do_send(allocator::AdapterLeft { uuid: self.uuid.clone(), dropped: None });
         }
         self.fail(error, ctx);
     }
@@ -229,20 +268,17 @@ impl Handler<Upload> for AdapterActor {
 
     fn handle(&mut self, _msg: Upload, _ctx: &mut Context<Self>) -> Self::Result {
         self.last_seen = Instant::now();
-        let a = self.assignment.as_ref().ok_or_else(|| UploadRefused::NotAllocated(self.uuid.clone()))?;
-        Ok(UploadTarget {
-            case: a.case.clone(),
-            case_id: a.case_id.clone(),
-            client: a.client.clone(),
-            dir: a.files_dir.clone(),
-        })
+        self.upload_target().ok_or_else(|| UploadRefused::NotAllocated(self.uuid.clone()))
     }
 }
 
 impl Handler<Assign> for AdapterActor {
-    type Result = ();
+    type Result = bool;
 
-    fn handle(&mut self, msg: Assign, ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: Assign, ctx: &mut Context<Self>) -> bool {
+        if self.finished.is_some() || self.assignment.is_some() {
+            return false;
+        }
         // Allocation is the start of the active period: the idle silence so far does not count.
         self.last_seen = Instant::now();
         self.assignment =
@@ -251,23 +287,44 @@ impl Handler<Assign> for AdapterActor {
         // From now on the active timeout applies (also to an adapter the allocator gave a
         // case before it heard of its idle expiry).
         self.rewatch_liveness(ctx);
+        true
+    }
+}
+
+impl Handler<Unassign> for AdapterActor {
+    type Result = ();
+
+    fn handle(&mut self, _msg: Unassign, ctx: &mut Context<Self>) {
+        if self.finished.is_none() && self.pending.is_none() {
+            self.assignment = None;
+            self.rewatch_liveness(ctx);
+        }
+    }
+}
+
+impl Handler<Reregister> for AdapterActor {
+    type Result = Result<(), allocator::RegisterError>;
+
+    fn handle(&mut self, _msg: Reregister, _ctx: &mut Context<Self>) -> Self::Result {
+        match (&self.finished, &self.assignment) {
+            (Some(_), _) => Err(allocator::RegisterError::Finished(self.uuid.clone())),
+            (None, Some(_)) => Err(allocator::RegisterError::AlreadyAllocated(self.uuid.clone())),
+            (None, None) => Ok(()),
+        }
     }
 }
 
 impl Handler<Perform> for AdapterActor {
-    type Result = ResponseFuture<Result<Value, ActionError>>;
+    type Result = ResponseFuture<Performed>;
 
     fn handle(&mut self, msg: Perform, ctx: &mut Context<Self>) -> Self::Result {
         let refused = if self.finished.is_some() {
-            Some(self.remembered_error.clone().unwrap_or_else(|| ActionError::Cancelled {
-                client: self.client_name(),
-                reason: self.finished.clone().unwrap_or_default(),
-            }))
+            Some(self.refusal())
         } else {
             self.pending.as_ref().map(|p| ActionError::Busy { client: self.client_name(), pending: p.action.clone() })
         };
         if let Some(error) = refused {
-            return Box::pin(futures::future::ready(Err(error)));
+            return Box::pin(futures::future::ready(Performed::failed(error)));
         }
         let (tx, rx) = oneshot::channel();
         self.next_action += 1;
@@ -281,6 +338,7 @@ impl Handler<Perform> for AdapterActor {
             action: msg.action,
             data: msg.data,
             reply: tx,
+            asked_at: msg.asked_at,
             deadline,
             delivered: false,
             sent_at: SystemTime::now(),
@@ -289,7 +347,9 @@ impl Handler<Perform> for AdapterActor {
         self.wake_waiters(ctx);
         let client = self.client_name();
         Box::pin(async move {
-            rx.await.unwrap_or_else(|_| Err(ActionError::Cancelled { client, reason: "the adapter is gone".into() }))
+            rx.await.unwrap_or_else(|_| {
+                Performed::failed(ActionError::Cancelled { client, reason: "the adapter is gone".into() })
+            })
         })
     }
 }
@@ -303,19 +363,61 @@ impl Handler<Finish> for AdapterActor {
     }
 }
 
-impl Handler<Dismiss> for AdapterActor {
-    type Result = ();
-
-    fn handle(&mut self, _msg: Dismiss, ctx: &mut Context<Self>) {
-        ctx.stop();
-    }
-}
-
 impl Handler<Snapshot> for AdapterActor {
     type Result = MessageResult<Snapshot>;
 
     fn handle(&mut self, _msg: Snapshot, _ctx: &mut Context<Self>) -> Self::Result {
-        MessageResult(AdapterSnapshot {
+        MessageResult(self.snapshot())
+    }
+}
+
+impl Handler<Retire> for AdapterActor {
+    type Result = MessageResult<Retire>;
+
+    fn handle(&mut self, _msg: Retire, ctx: &mut Context<Self>) -> Self::Result {
+        if self.finished.is_none() {
+            let reason = "all test cases have ended".to_string();
+            let error = ActionError::Cancelled { client: self.client_name(), reason: reason.clone() };
+            self.finish(reason, error, ctx);
+        }
+        MessageResult(crate::registry::Retired {
+            refusal: self.refusal(),
+            reason: self.finished.clone().unwrap_or_default(),
+            upload: self.upload_target(),
+            snapshot: self.snapshot(),
+        })
+    }
+}
+
+impl Handler<Stop> for AdapterActor {
+    type Result = ();
+
+    fn handle(&mut self, _msg: Stop, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}
+
+impl AdapterActor {
+    /// What an action asked of the finished adapter gets.
+    fn refusal(&self) -> ActionError {
+        self.remembered_error.clone().unwrap_or_else(|| ActionError::Cancelled {
+            client: self.client_name(),
+            reason: self.finished.clone().unwrap_or_default(),
+        })
+    }
+
+    fn upload_target(&self) -> Option<UploadTarget> {
+        self.assignment.as_ref().map(|a| UploadTarget {
+            case_id: a.case_id.clone(),
+            client: a.client.clone(),
+            dir: a.files_dir.clone(),
+        })
+    }
+
+    pub(crate) fn snapshot(&self) -> AdapterSnapshot {
+        let now = Instant::now();
+        let last_heard = SystemTime::now().checked_sub(now - self.last_seen).unwrap_or(UNIX_EPOCH);
+        AdapterSnapshot {
             uuid: self.uuid.clone(),
             registration: self.registration.clone(),
             state: self.state_name(),
@@ -328,6 +430,13 @@ impl Handler<Snapshot> for AdapterActor {
             registered_at: unix_millis(self.registered_at),
             last_poll: self.last_poll.map(unix_millis),
             last_response: self.last_response.map(unix_millis),
-        })
+            last_heard: unix_millis(last_heard),
+            held_for: self
+                .waiters
+                .iter()
+                .filter(|w| !w.reply.is_closed())
+                .map(|w| (now - w.since).as_millis() as u64)
+                .max(),
+        }
     }
 }

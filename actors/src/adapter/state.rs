@@ -148,7 +148,7 @@ impl AdapterActor {
                 let _ = waiter.reply.send(act.waited_idle_answer());
             }
         });
-        self.waiters.push(Waiter { id, reply: tx, timer });
+        self.waiters.push(Waiter { id, since: Instant::now(), reply: tx, timer });
         PollReply::Held { answer: rx, fallback: self.waited_idle_answer() }
     }
 
@@ -185,7 +185,10 @@ impl AdapterActor {
     /// action it never saw).
     pub(super) fn note_delivered(&mut self, answer: &PollAnswer) {
         if let (Some(id), Some(pending)) = (&answer.id, self.pending.as_mut()) {
-            pending.delivered |= *id == pending.id;
+            if !pending.delivered && *id == pending.id {
+                pending.delivered = true;
+                crate::metrics::ACT_TO_DELIVERED.record(pending.asked_at.elapsed());
+            }
         }
     }
 
@@ -193,7 +196,7 @@ impl AdapterActor {
     pub(super) fn finish(&mut self, reason: String, error_for_pending: ActionError, ctx: &mut Context<Self>) {
         if let Some(p) = self.pending.take() {
             self.record_action(&p, Err(&error_for_pending));
-            let _ = p.reply.send(Err(error_for_pending));
+            let _ = p.reply.send(Performed { result: Err(error_for_pending), responded_at: None });
         }
         if self.finished.is_none() {
             self.finished = Some(reason);
@@ -243,8 +246,13 @@ impl AdapterActor {
             let next = (limit - silent).min(limit / 4).max(MIN_LIVENESS_CHECK);
             self.liveness_timer = Some(ctx.run_later(next, move |act, ctx| act.check_liveness(generation, ctx)));
         } else if self.assignment.is_none() {
+            // Dropped: the adapter's own decision (an Assign on its way finds the actor
+            // gone and counts as a refusal); the allocator forgets it.
+            log::info!("adapter {} has not polled for {:?}: dropped", self.uuid, silent);
             self.expiry_reported = true;
-            self.allocator.do_send(allocator::IdleExpired { uuid: self.uuid.clone() });
+            let last = Box::new(self.snapshot());
+            self.allocator.do_send(allocator::AdapterLeft { uuid: self.uuid.clone(), dropped: Some(last) });
+            ctx.stop();
         } else {
             let reason = format!("adapter has neither polled nor responded for {:.1} s", silent.as_secs_f64());
             self.fail(ActionError::Timeout { client: self.client_name(), reason }, ctx);

@@ -6,6 +6,14 @@ use crate::requirement::{ClientRequirement, Registration};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+/// The pool key of cases whose slot accepts any type of adapter.
+pub(super) const ANY_TYPE: &str = "";
+
+/// Which pool a requirement draws from: its type, or [`ANY_TYPE`].
+pub(super) fn pool_key(requirement: &ClientRequirement) -> &str {
+    requirement.type_key().unwrap_or(ANY_TYPE)
+}
+
 /// Idle adapters (uuid by registration sequence), all and per type.
 #[derive(Default)]
 pub(super) struct IdleIndex {

@@ -1,6 +1,8 @@
 //! Allocator: the supervisor. Knows every adapter and case of the run, gives idle
-//! adapters to waiting cases, drops adapters that stopped polling, routes requests to
-//! adapters, and notices when every case has ended.
+//! adapters to waiting cases, publishes who is registered (the [`Registry`] the HTTP
+//! handlers read to reach adapters directly), and notices when every case has ended. An
+//! adapter's lifecycle is its own actor's: the allocator only proposes assignments, which
+//! the adapter confirms or refuses.
 
 mod allocate;
 mod idle;
@@ -12,6 +14,7 @@ use crate::config::Timeouts;
 use crate::events::EventBus;
 use crate::matching::maximum_matching;
 use crate::provision::Provisioner;
+use crate::registry::{Entry, Registry};
 use crate::report::{CaseReport, RunReport};
 use crate::requirement::Registration;
 use crate::snapshot::{AdapterSnapshot, CaseSnapshot};
@@ -20,9 +23,10 @@ use futures::future::join_all;
 use idle::IdleIndex;
 use run::{CaseEntry, Run};
 use serde_json::Value;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Instant;
 use tokio::sync::oneshot;
 
 /// How many of the oldest blocked cases hold adapters back from younger cases.
@@ -34,17 +38,10 @@ pub const RESERVING_CASES: usize = 16;
 pub struct Register {
     pub uuid: String,
     pub registration: Registration,
-}
-
-/// A message for the adapter `uuid`, routed by the allocator.
-pub struct Forward<M>(pub String, pub M);
-
-impl<M> Message for Forward<M>
-where
-    M: Message + Send + 'static,
-    M::Result: Send,
-{
-    type Result = Result<M::Result, UnknownAdapter>;
+    /// Where the adapter's actor runs: the HTTP worker's arbiter that took the
+    /// registration, so that actors spread over the workers' threads. `None`: the
+    /// allocator's own.
+    pub arbiter: Option<ArbiterHandle>,
 }
 
 /// Starts a run: one case actor per spec, waiting for adapters.
@@ -65,20 +62,24 @@ pub struct RunEnded;
 #[rtype(result = "()")]
 pub struct Shutdown;
 
-/// An idle adapter has not polled for the idle timeout.
+/// An idle adapter is no longer available: it reported an error (it is finished), or it
+/// was silent for the idle timeout (`dropped`, with its last view: its actor has stopped,
+/// it is forgotten).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct IdleExpired {
+pub struct AdapterLeft {
     pub uuid: String,
+    pub dropped: Option<Box<AdapterSnapshot>>,
 }
 
-/// An adapter reports an error. Routed through the allocator (not [`Forward`]) so an
-/// idle adapter leaves the idle index before any case can be given it.
+/// Files an adapter uploaded for case `case_id` (names as stored). Routed through the
+/// allocator, which keeps them in the case's record also after the case has ended and
+/// its actor has stopped (adapters upload their logs after they are told to exit).
 #[derive(Message)]
-#[rtype(result = "Result<(), UnknownAdapter>")]
-pub struct ReportError {
-    pub uuid: String,
-    pub report: adapter::ReportError,
+#[rtype(result = "()")]
+pub struct CaseFiles {
+    pub case_id: String,
+    pub names: Vec<String>,
 }
 
 /// A case has ended and released what it held.
@@ -115,12 +116,18 @@ pub struct StatusSnapshot {
     pub run_id: Option<String>,
     pub finished: bool,
     pub cases: Vec<CaseSnapshot>,
+    /// Registered adapters (running or finished), in registration order.
     pub adapters: Vec<AdapterSnapshot>,
     /// The cases waiting for adapters, in the order the allocator serves them.
     pub queue: Vec<QueuedCase>,
     /// Adapters dropped for not polling before they were given a case.
     pub dropped: u64,
+    /// The last adapters dropped for silence (at most [`DROPPED_KEPT`]), oldest first.
+    pub dropped_adapters: Vec<AdapterSnapshot>,
 }
+
+/// How many dropped adapters the allocator remembers for the dashboard.
+pub const DROPPED_KEPT: usize = 1000;
 
 /// A case waiting for adapters, and what each of its slots can find among idle adapters.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -169,19 +176,14 @@ pub enum RunError {
     DuplicateCase(String),
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum AdapterStatus {
-    Idle,
-    Allocated,
-    Finished,
-}
-
-/// An adapter as the allocator tracks it.
+/// A registered adapter as the allocator knows it: who it is, not what it is doing (that
+/// is its actor's to know).
 pub(crate) struct AdapterEntry {
     addr: Addr<AdapterActor>,
     registration: Arc<Registration>,
     seq: u64,
-    status: AdapterStatus,
+    /// Asked to retire: its record will replace it in the registry.
+    retiring: bool,
 }
 
 /// The supervisor of one run's adapters and cases.
@@ -189,9 +191,17 @@ pub struct Allocator {
     timeouts: Timeouts,
     provisioner: Arc<dyn Provisioner>,
     output_dir: PathBuf,
+    /// Adapters whose actors run.
     adapters: HashMap<String, AdapterEntry>,
+    registry: Registry,
+    /// Every registered adapter (running or retired) by registration order, for views.
+    listing: BTreeMap<u64, String>,
+    dropped_adapters: VecDeque<AdapterSnapshot>,
     idle: IdleIndex,
     next_seq: u64,
+    /// Queue deadlines of waiting cases, earliest first (one timer for all of them).
+    queue_deadlines: VecDeque<(Instant, String)>,
+    queue_timer: Option<SpawnHandle>,
     run: Option<Run>,
     run_end_waiters: Vec<oneshot::Sender<RunReport>>,
     /// Set by [`Shutdown`]: the run ends without its exit grace.
@@ -208,8 +218,13 @@ impl Allocator {
             provisioner,
             output_dir,
             adapters: HashMap::new(),
+            registry: Registry::default(),
+            listing: BTreeMap::new(),
+            dropped_adapters: VecDeque::new(),
             idle: IdleIndex::default(),
             next_seq: 0,
+            queue_deadlines: VecDeque::new(),
+            queue_timer: None,
             run: None,
             run_end_waiters: Vec::new(),
             stopping: false,
@@ -221,6 +236,11 @@ impl Allocator {
     /// Where this allocator and its adapters and cases publish their events.
     pub fn events(&self) -> EventBus {
         self.events.clone()
+    }
+
+    /// Who is registered, for the HTTP handlers to reach adapters directly.
+    pub fn registry(&self) -> Registry {
+        self.registry.clone()
     }
 
     fn run_is_over(&self) -> bool {
@@ -237,60 +257,52 @@ impl Actor for Allocator {
 }
 
 impl Handler<Register> for Allocator {
-    type Result = Result<(), RegisterError>;
+    type Result = ResponseFuture<Result<(), RegisterError>>;
 
     fn handle(&mut self, msg: Register, ctx: &mut Context<Self>) -> Self::Result {
         if msg.registration.get("type").and_then(Value::as_str).is_none_or(|t| t.trim().is_empty()) {
-            return Err(RegisterError::MissingType);
+            return Box::pin(futures::future::ready(Err(RegisterError::MissingType)));
         }
-        if let Some(entry) = self.adapters.get(&msg.uuid) {
-            return match entry.status {
-                AdapterStatus::Idle => Ok(()),
-                AdapterStatus::Allocated => Err(RegisterError::AlreadyAllocated(msg.uuid)),
-                AdapterStatus::Finished => Err(RegisterError::Finished(msg.uuid)),
-            };
+        match self.registry.get(&msg.uuid) {
+            // Registering again changes nothing while the adapter is idle; its actor knows.
+            Some(Entry::Live(addr)) => {
+                let uuid = msg.uuid;
+                return Box::pin(async move {
+                    addr.send(adapter::Reregister).await.unwrap_or(Err(RegisterError::Finished(uuid)))
+                });
+            }
+            Some(Entry::Retired(_)) => return Box::pin(futures::future::ready(Err(RegisterError::Finished(msg.uuid)))),
+            None => {}
         }
         let registration = Arc::new(msg.registration);
-        let addr = AdapterActor::new(
-            msg.uuid.clone(),
-            registration.clone(),
-            ctx.address(),
-            self.timeouts.clone(),
-            self.events.clone(),
-        )
-        .start();
+        let actor = {
+            let (uuid, registration, timeouts) = (msg.uuid.clone(), registration.clone(), self.timeouts.clone());
+            let (allocator, events) = (ctx.address(), self.events.clone());
+            move |_: &mut Context<AdapterActor>| AdapterActor::new(uuid, registration, allocator, timeouts, events)
+        };
+        let addr = match &msg.arbiter {
+            Some(arbiter) => AdapterActor::start_in_arbiter(arbiter, actor),
+            None => AdapterActor::create(actor),
+        };
         let seq = self.next_seq;
         self.next_seq += 1;
-        let mut status = AdapterStatus::Idle;
+        log::info!("adapter {} registered: {}", msg.uuid, Value::Object((*registration).clone()));
+        self.registry.insert(msg.uuid.clone(), Entry::Live(addr.clone()));
+        self.listing.insert(seq, msg.uuid.clone());
+        self.adapters.insert(msg.uuid.clone(), AdapterEntry { addr: addr.clone(), registration, seq, retiring: false });
         if self.run_is_over() {
             addr.do_send(adapter::Finish { reason: "all test cases have ended".into() });
-            status = AdapterStatus::Finished;
+            self.retire_adapter(&msg.uuid, ctx);
         } else {
-            self.idle.insert(seq, &msg.uuid, &registration);
+            self.make_idle(&msg.uuid);
         }
-        log::info!("adapter {} registered: {}", msg.uuid, Value::Object((*registration).clone()));
-        self.adapters.insert(msg.uuid, AdapterEntry { addr, registration, seq, status });
-        self.allocate();
-        Ok(())
-    }
-}
-
-impl<M> Handler<Forward<M>> for Allocator
-where
-    M: Message + Send + 'static,
-    M::Result: Send,
-    AdapterActor: Handler<M>,
-{
-    type Result = ResponseFuture<Result<M::Result, UnknownAdapter>>;
-
-    fn handle(&mut self, Forward(uuid, msg): Forward<M>, _ctx: &mut Context<Self>) -> Self::Result {
-        match self.adapters.get(&uuid) {
-            None => Box::pin(futures::future::ready(Err(UnknownAdapter))),
-            Some(entry) => {
-                let request = entry.addr.send(msg);
-                Box::pin(async move { request.await.map_err(|_| UnknownAdapter) })
-            }
-        }
+        // The registration is answered once a case it completed has started: an adapter
+        // (or a test) that polls next finds itself allocated.
+        let started = self.allocate(ctx);
+        Box::pin(async move {
+            join_all(started).await;
+            Ok(())
+        })
     }
 }
 
@@ -306,7 +318,8 @@ impl Handler<StartRun> for Allocator {
             return Err(RunError::DuplicateCase(dup.id.clone()));
         }
         let mut run = Run::new(msg.id);
-        for spec in msg.cases {
+        let queue_deadline = self.timeouts.queue.map(|queue| Instant::now() + queue);
+        for (rank, spec) in msg.cases.into_iter().enumerate() {
             let id = spec.id.clone();
             let slots = spec.slots.clone();
             let files_dir = self.output_dir.join(&id);
@@ -319,15 +332,24 @@ impl Handler<StartRun> for Allocator {
                 self.events.clone(),
             )
             .start();
-            if let Some(queue) = self.timeouts.queue {
-                let case_id = id.clone();
-                ctx.run_later(queue, move |act, _| act.queue_expired(&case_id));
+            if let Some(deadline) = queue_deadline {
+                self.queue_deadlines.push_back((deadline, id.clone()));
             }
-            run.add(id, CaseEntry { addr, slots, report: None });
+            let entry = CaseEntry {
+                addr,
+                slots,
+                rank,
+                queue_deadline,
+                blocked_on: None,
+                files: Default::default(),
+                report: None,
+            };
+            run.add(id, entry);
         }
+        self.arm_queue_timer(ctx);
         log::info!("run {} starts with {} test cases", run.id, run.order.len());
         self.run = Some(run);
-        self.allocate();
+        self.allocate(ctx);
         self.check_run_end(ctx);
         Ok(())
     }
@@ -361,7 +383,7 @@ impl Handler<Shutdown> for Allocator {
                 self.check_run_end(ctx);
             }
             Some(run) => {
-                run.waiting.clear();
+                run.clear_waiting();
                 for entry in run.cases.values().filter(|c| c.report.is_none()) {
                     entry.addr.do_send(case::Shutdown);
                 }
@@ -370,32 +392,40 @@ impl Handler<Shutdown> for Allocator {
     }
 }
 
-impl Handler<IdleExpired> for Allocator {
+impl Handler<AdapterLeft> for Allocator {
     type Result = ();
 
-    fn handle(&mut self, msg: IdleExpired, _ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: AdapterLeft, ctx: &mut Context<Self>) {
         let Some(entry) = self.adapters.get(&msg.uuid) else { return };
-        if entry.status == AdapterStatus::Idle {
-            log::info!("adapter {} has not polled for {:?}: dropped", msg.uuid, self.timeouts.idle);
-            self.idle.remove(entry.seq, &entry.registration);
-            entry.addr.do_send(adapter::Dismiss);
-            self.adapters.remove(&msg.uuid);
-            self.dropped += 1;
+        self.idle.remove(entry.seq, &entry.registration);
+        match msg.dropped {
+            Some(last) => {
+                self.listing.remove(&entry.seq);
+                self.adapters.remove(&msg.uuid);
+                self.registry.remove(&msg.uuid);
+                self.dropped += 1;
+                if self.dropped_adapters.len() >= DROPPED_KEPT {
+                    self.dropped_adapters.pop_front();
+                }
+                self.dropped_adapters.push_back(*last);
+            }
+            // Finished by its own error before any case had it: nothing more will use it.
+            None => self.retire_adapter(&msg.uuid, ctx),
         }
     }
 }
 
-impl Handler<ReportError> for Allocator {
-    type Result = Result<(), UnknownAdapter>;
+impl Handler<CaseFiles> for Allocator {
+    type Result = ();
 
-    fn handle(&mut self, msg: ReportError, _ctx: &mut Context<Self>) -> Self::Result {
-        let entry = self.adapters.get_mut(&msg.uuid).ok_or(UnknownAdapter)?;
-        if entry.status == AdapterStatus::Idle {
-            self.idle.remove(entry.seq, &entry.registration);
-            entry.status = AdapterStatus::Finished;
+    fn handle(&mut self, msg: CaseFiles, _ctx: &mut Context<Self>) {
+        let Some(run) = self.run.as_mut() else { return };
+        let Some(entry) = run.cases.get_mut(&msg.case_id) else { return };
+        entry.files.extend(msg.names.iter().cloned());
+        match entry.report.as_mut() {
+            Some(report) => report.files = entry.files.iter().cloned().collect(),
+            None => entry.addr.do_send(case::AddFiles(msg.names)),
         }
-        entry.addr.do_send(msg.report);
-        Ok(())
     }
 }
 
@@ -406,15 +436,15 @@ impl Handler<CaseEnded> for Allocator {
         let Some(run) = self.run.as_mut() else { return };
         let id = msg.report.id.clone();
         run.stop_waiting(&id);
-        for slot in msg.report.slots.iter() {
-            if let Some(entry) = slot.uuid.as_ref().and_then(|u| self.adapters.get_mut(u)) {
-                entry.status = AdapterStatus::Finished;
-            }
+        let adapters: Vec<String> = msg.report.slots.iter().filter_map(|s| s.uuid.clone()).collect();
+        if run.record_end(&id, msg.report) {
+            // Its record is all that is left of it: the actor stops.
+            run.cases[&id].addr.do_send(case::Retire);
         }
-        if let Some(entry) = run.cases.get_mut(&id) {
-            entry.report = Some(msg.report);
+        for uuid in adapters {
+            self.retire_adapter(&uuid, ctx);
         }
-        self.allocate();
+        self.allocate(ctx);
         self.check_run_end(ctx);
     }
 }
@@ -426,18 +456,25 @@ impl Handler<Status> for Allocator {
         let run_id = self.run.as_ref().map(|r| r.id.clone());
         let finished = self.run_is_over();
         let cases: Vec<_> = match &self.run {
-            Some(run) => run.order.iter().map(|id| run.cases[id].addr.send(case::Snapshot)).collect(),
+            Some(run) => run.order.iter().map(|id| self.case_view(run, id)).collect(),
             None => Vec::new(),
         };
-        let mut adapters: Vec<_> = self.adapters.values().map(|e| (e.seq, e.addr.send(adapter::Snapshot))).collect();
-        adapters.sort_by_key(|(seq, _)| *seq);
-        let adapters: Vec<_> = adapters.into_iter().map(|(_, a)| a).collect();
+        let adapters: Vec<_> = self
+            .listing
+            .values()
+            .filter_map(|uuid| self.registry.get(uuid))
+            .map(|entry| match entry {
+                Entry::Live(addr) => futures::future::Either::Left(addr.send(adapter::Snapshot)),
+                Entry::Retired(r) => futures::future::Either::Right(futures::future::ready(Ok(r.snapshot.clone()))),
+            })
+            .collect();
+        let dropped_adapters = self.dropped_adapters.iter().cloned().collect();
         let queue = self.queue();
         let dropped = self.dropped;
         Box::pin(async move {
             let cases = join_all(cases).await.into_iter().flatten().collect();
             let adapters = join_all(adapters).await.into_iter().flatten().collect();
-            StatusSnapshot { run_id, finished, cases, adapters, queue, dropped }
+            StatusSnapshot { run_id, finished, cases, adapters, queue, dropped, dropped_adapters }
         })
     }
 }
@@ -467,10 +504,10 @@ impl Handler<CaseStatus> for Allocator {
     type Result = ResponseFuture<Option<CaseSnapshot>>;
 
     fn handle(&mut self, msg: CaseStatus, _ctx: &mut Context<Self>) -> Self::Result {
-        let request = self.run.as_ref().and_then(|r| r.cases.get(&msg.0)).map(|c| c.addr.send(case::Snapshot));
+        let view = self.run.as_ref().filter(|r| r.cases.contains_key(&msg.0)).map(|run| self.case_view(run, &msg.0));
         Box::pin(async move {
-            match request {
-                Some(r) => r.await.ok(),
+            match view {
+                Some(v) => v.await,
                 None => None,
             }
         })
