@@ -61,6 +61,7 @@ async fn a_finished_adapter_refuses_an_assignment_and_cannot_register_again() {
                 Arc::new(StaticServers::default()),
                 Timeouts::default(),
                 std::env::temp_dir(),
+                trafficlight_actors::events::EventBus::default(),
             )
             .start(),
             case_id: "case-0".into(),

@@ -493,7 +493,8 @@ impl Handler<Cases> for Allocator {
     fn handle(&mut self, _msg: Cases, _ctx: &mut Context<Self>) -> Self::Result {
         let run_id = self.run.as_ref().map(|r| r.id.clone());
         let cases: Vec<_> = match &self.run {
-            Some(run) => run.order.iter().map(|id| run.cases[id].addr.send(case::Snapshot)).collect(),
+            // Ended cases answer from their records (their actors have stopped).
+            Some(run) => run.order.iter().map(|id| self.case_view(run, id)).collect(),
             None => Vec::new(),
         };
         Box::pin(async move { (run_id, join_all(cases).await.into_iter().flatten().collect()) })
