@@ -228,8 +228,10 @@ where
         let body = self.0.clone();
         let name = format!("case-{}", ctx.case_id);
         let spawned = std::thread::Builder::new().name(name).stack_size(SCRIPT_STACK_SIZE).spawn(move || {
+            crate::metrics::LIVE_SCRIPT_THREADS.up();
             let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| body(ctx)))
                 .unwrap_or_else(|p| Outcome::Error(panic_text(&p)));
+            crate::metrics::LIVE_SCRIPT_THREADS.down();
             let _ = tx.send(outcome);
         });
         async move {

@@ -271,13 +271,21 @@ impl CaseActor {
         self.cancel.cancel();
         self.set_state(state);
         let reason = format!("test case {} has ended ({state})", self.spec.id);
-        for client in &self.clients {
-            client.adapter.do_send(adapter::Finish { reason: reason.clone() });
-        }
+        // Each adapter answers with the action it cancelled, if one was pending: the record
+        // is complete before the case reports its end (an `ActionDone` sent instead could
+        // arrive after the allocator took the case's record).
+        let finished: Vec<_> =
+            self.clients.iter().map(|c| c.adapter.send(adapter::Finish { reason: reason.clone() })).collect();
         self.abort.abort();
-        if !self.provisioning {
-            self.release(ctx);
-        }
+        let provisioning = self.provisioning;
+        ctx.wait(futures::future::join_all(finished).into_actor(self).map(move |answers, act, ctx| {
+            for record in answers.into_iter().flatten().flatten() {
+                act.record_action(record);
+            }
+            if !provisioning {
+                act.release(ctx);
+            }
+        }));
     }
 
     /// Runs the teardown (if servers were made) and then tells the allocator the case ended.
@@ -297,6 +305,13 @@ impl CaseActor {
             act.events.publish(Event::CaseEnded { case: Arc::new(report.clone()) });
             act.allocator.do_send(allocator::CaseEnded { report });
         }));
+    }
+
+    fn record_action(&mut self, record: Arc<ActionRecord>) {
+        if self.actions.len() < MAX_ACTIONS {
+            self.events.publish(Event::Action { case_id: self.spec.id.clone(), action: record.clone() });
+            self.actions.push(record);
+        }
     }
 
     fn snapshot(&self) -> CaseSnapshot {
@@ -332,6 +347,11 @@ impl Actor for CaseActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(crate::MAILBOX_CAPACITY);
+        crate::metrics::LIVE_CASE_ACTORS.up();
+    }
+
+    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        crate::metrics::LIVE_CASE_ACTORS.down();
     }
 }
 
@@ -391,10 +411,7 @@ impl Handler<ActionDone> for CaseActor {
     type Result = ();
 
     fn handle(&mut self, msg: ActionDone, _ctx: &mut Context<Self>) {
-        if self.actions.len() < MAX_ACTIONS {
-            self.events.publish(Event::Action { case_id: self.spec.id.clone(), action: msg.0.clone() });
-            self.actions.push(msg.0);
-        }
+        self.record_action(msg.0);
     }
 }
 

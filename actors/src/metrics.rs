@@ -119,6 +119,39 @@ pub static RESPOND_HANDLING: Histogram = Histogram::new(
     "from a respond request to its adapter's answer, a respond-and-wait's hold excluded",
 );
 
+/// How many of a kind of thing are alive right now: incremented when one starts, decremented
+/// when it ends. Lets tests and `/metrics` see that ended cases and finished adapters really
+/// are gone (their actors stopped, their script threads returned), not just hidden.
+pub struct Gauge(std::sync::atomic::AtomicI64);
+
+impl Gauge {
+    pub const fn new() -> Self {
+        Gauge(std::sync::atomic::AtomicI64::new(0))
+    }
+    pub fn up(&self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    pub fn down(&self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    pub fn get(&self) -> i64 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Default for Gauge {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Case actors running (a retired case's actor has stopped).
+pub static LIVE_CASE_ACTORS: Gauge = Gauge::new();
+/// Adapter actors running (a retired or dropped adapter's actor has stopped).
+pub static LIVE_ADAPTER_ACTORS: Gauge = Gauge::new();
+/// Test bodies running on their own threads (script threads, `parallel()` branches excluded).
+pub static LIVE_SCRIPT_THREADS: Gauge = Gauge::new();
+
 /// Every histogram.
 pub fn all() -> [&'static Histogram; 4] {
     [&ACT_TO_DELIVERED, &RESPOND_TO_RESUMED, &POLL_HANDLING, &RESPOND_HANDLING]

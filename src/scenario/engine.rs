@@ -200,8 +200,7 @@ fn register_globals(engine: &mut Engine) {
     engine.register_fn("unix_time", || {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
     });
-    let register_ctx = ctx.clone();
-    engine.register_fn("homeserver_register", move |url: &str, localpart: &str, password: &str| {
-        super::homeserver::register(&register_ctx, url, localpart, password).map_err(runner::script_error)
+    engine.register_fn("homeserver_register", |url: &str, localpart: &str, password: &str| {
+        with_case(|ctx, _| super::homeserver::register(ctx, url, localpart, password))?.map_err(runner::script_error)
     });
 }

@@ -96,9 +96,10 @@ impl Performed {
     }
 }
 
-/// The adapter is done: every poll from now on answers `exit`.
+/// The adapter is done: every poll from now on answers `exit`. Answers the action log's
+/// entry for the action it cancelled, if one was pending.
 #[derive(Message)]
-#[rtype(result = "()")]
+#[rtype(result = "Option<Arc<ActionRecord>>")]
 pub struct Finish {
     pub reason: String,
 }
@@ -189,11 +190,13 @@ impl Actor for AdapterActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(crate::MAILBOX_CAPACITY);
+        crate::metrics::LIVE_ADAPTER_ACTORS.up();
         self.publish_state();
         self.watch_liveness(ctx);
     }
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        crate::metrics::LIVE_ADAPTER_ACTORS.down();
         if self.finished.is_none() {
             self.publish_change(DROPPED);
         }
@@ -355,11 +358,11 @@ impl Handler<Perform> for AdapterActor {
 }
 
 impl Handler<Finish> for AdapterActor {
-    type Result = ();
+    type Result = Option<Arc<ActionRecord>>;
 
-    fn handle(&mut self, msg: Finish, ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: Finish, ctx: &mut Context<Self>) -> Self::Result {
         let error = ActionError::Cancelled { client: self.client_name(), reason: msg.reason.clone() };
-        self.finish(msg.reason, error, ctx);
+        self.finish(msg.reason, error, ctx)
     }
 }
 
@@ -378,7 +381,11 @@ impl Handler<Retire> for AdapterActor {
         if self.finished.is_none() {
             let reason = "all test cases have ended".to_string();
             let error = ActionError::Cancelled { client: self.client_name(), reason: reason.clone() };
-            self.finish(reason, error, ctx);
+            if let Some(record) = self.finish(reason, error, ctx) {
+                if let Some(a) = &self.assignment {
+                    a.case.do_send(case::ActionDone(record));
+                }
+            }
         }
         MessageResult(crate::registry::Retired {
             refusal: self.refusal(),

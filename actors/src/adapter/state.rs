@@ -72,9 +72,20 @@ impl AdapterActor {
 
     /// Tells the case how an action ended, for its action log.
     pub(super) fn record_action(&self, pending: &Pending, result: Result<&Value, &ActionError>) {
-        let Some(a) = &self.assignment else { return };
+        if let (Some(a), Some(record)) = (&self.assignment, self.action_record(pending, result)) {
+            a.case.do_send(case::ActionDone(record));
+        }
+    }
+
+    /// The action log's entry for how `pending` ended.
+    pub(super) fn action_record(
+        &self,
+        pending: &Pending,
+        result: Result<&Value, &ActionError>,
+    ) -> Option<Arc<ActionRecord>> {
+        let a = self.assignment.as_ref()?;
         let duration = pending.sent_at.elapsed().unwrap_or_default();
-        a.case.do_send(case::ActionDone(Arc::new(ActionRecord {
+        Some(Arc::new(ActionRecord {
             client: a.client.clone(),
             uuid: self.uuid.clone(),
             action: pending.action.clone(),
@@ -83,7 +94,7 @@ impl AdapterActor {
             duration_ms: duration.as_millis() as u64,
             response: result.ok().cloned(),
             error: result.err().map(ToString::to_string),
-        })));
+        }))
     }
 
     pub(super) fn client_name(&self) -> String {
@@ -193,16 +204,25 @@ impl AdapterActor {
     }
 
     /// Ends the adapter's part: the pending action fails with `error`, polls answer `exit`.
-    pub(super) fn finish(&mut self, reason: String, error_for_pending: ActionError, ctx: &mut Context<Self>) {
-        if let Some(p) = self.pending.take() {
-            self.record_action(&p, Err(&error_for_pending));
+    /// Answers the action log's entry for the action it cancelled, if one was pending: the
+    /// caller hands it to the case in the order that keeps the case's record complete.
+    pub(super) fn finish(
+        &mut self,
+        reason: String,
+        error_for_pending: ActionError,
+        ctx: &mut Context<Self>,
+    ) -> Option<Arc<ActionRecord>> {
+        let record = self.pending.take().and_then(|p| {
+            let record = self.action_record(&p, Err(&error_for_pending));
             let _ = p.reply.send(Performed { result: Err(error_for_pending), responded_at: None });
-        }
+            record
+        });
         if self.finished.is_none() {
             self.finished = Some(reason);
         }
         self.publish_state();
         self.wake_waiters(ctx);
+        record
     }
 
     /// The adapter is finished by `error`: its case ends at once (its siblings are told to
@@ -210,10 +230,17 @@ impl AdapterActor {
     /// test that asks this client for something afterwards.
     pub(super) fn fail(&mut self, error: ActionError, ctx: &mut Context<Self>) {
         self.remembered_error = Some(error.clone());
-        if let Some(a) = &self.assignment {
-            a.case.do_send(case::AdapterFailed { client: a.client.clone(), error: error.clone() });
+        // The case hears of the failed action before it hears of the failure: it may end,
+        // and its record be taken, the moment it hears of the failure.
+        if let Some(p) = &self.pending {
+            self.record_action(p, Err(&error));
         }
-        self.finish(format!("adapter finished after an error: {error}"), error, ctx);
+        let error_for_pending = error.clone();
+        if let Some(a) = &self.assignment {
+            a.case.do_send(case::AdapterFailed { client: a.client.clone(), error });
+        }
+        let reason = format!("adapter finished after an error: {error_for_pending}");
+        self.finish(reason, error_for_pending, ctx);
     }
 
     /// Checks the adapter's liveness when its current deadline is due: `idle` after its last
