@@ -1,4 +1,4 @@
-//! The command line: `trafficlight serve`, `list`, `proxy` and `swarm`.
+//! The command line: `trafficlight serve`, `demo`, `list`, `proxy` and `swarm`.
 
 use crate::config::{optional_seconds, seconds, Config, FileConfig};
 use crate::scenario::ClientSet;
@@ -19,6 +19,9 @@ pub struct Cli {
 pub enum Command {
     /// Serve adapters, run every test case once, report, exit 0 if all succeeded.
     Serve(Box<ServeArgs>),
+    /// Run the demo: a local Synapse per case, the headless Matrix clients and network
+    /// proxies as adapters, the demo's tests (takes serve's flags); see docs/matrix-client.md.
+    Demo(Box<DemoArgs>),
     /// Print every test and its cases without serving; exit 2 on a broken script.
     List(ListArgs),
     /// Run a network-proxy adapter: a proxy in front of a homeserver that test scripts
@@ -58,7 +61,7 @@ impl ProxyArgs {
 }
 
 /// Flags of `serve`; each also from the environment variable named beside it.
-#[derive(Debug, Args, Default)]
+#[derive(Debug, Args, Default, Clone)]
 pub struct ServeArgs {
     /// Address to listen on (adapters expect 127.0.0.1:5000).
     #[arg(long, env = "TRAFFICLIGHT_BIND")]
@@ -118,6 +121,20 @@ pub struct ServeArgs {
     /// Seconds one case's homeservers may take to be made (default 300).
     #[arg(long, env = "TRAFFICLIGHT_PROVISION_TIMEOUT")]
     pub provision_timeout: Option<f64>,
+}
+
+/// Flags of `demo`: serve's, and where the headless client is.
+#[derive(Debug, Args, Default)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// The headless Matrix client's binary (default: `trafficlight-matrix-client` next to
+    /// this executable; build it with `cargo build -p trafficlight-matrix-client`).
+    #[arg(long, env = "TRAFFICLIGHT_CLIENT_BIN")]
+    pub client_bin: Option<PathBuf>,
+    /// Seconds a client's action may wait for something to happen (its `--deadline`).
+    #[arg(long, default_value_t = 60)]
+    pub client_deadline: u64,
 }
 
 /// Flags of `list`.

@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod config;
 pub mod dashboard;
+pub mod demo;
 pub mod http;
 pub mod list;
 pub mod outbound;
@@ -15,6 +16,7 @@ pub mod proxy;
 pub mod reports;
 pub mod results;
 pub mod scenario;
+pub mod serve;
 pub mod startup;
 pub mod swarm;
 

@@ -3,7 +3,7 @@
 //! limit on how many cases provision at once and a deadline on each.
 
 pub mod homerunner;
-mod process;
+pub(crate) mod process;
 pub mod synapse;
 mod synapse_config;
 pub mod types;

@@ -82,7 +82,22 @@ async fn main() -> anyhow::Result<()> {
         adapters.spawn(adapter::run(trafficlight, registration.clone(), device));
     }
     let mut failed = 0;
-    while let Some(result) = adapters.join_next().await {
+    let mut stop = Stop::install();
+    loop {
+        let result = tokio::select! {
+            result = adapters.join_next() => match result {
+                Some(result) => result,
+                None => break,
+            },
+            signal = stop.next() => {
+                // Whoever started us (`trafficlight demo`) is done with us: stop every
+                // client now and remove the stores.
+                log::info!("{signal}: stopping {} adapter(s)", adapters.len());
+                adapters.abort_all();
+                while adapters.join_next().await.is_some() {}
+                break;
+            }
+        };
         match result {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
@@ -100,4 +115,33 @@ async fn main() -> anyhow::Result<()> {
         anyhow::bail!("{failed} of {} adapters stopped on an error", args.count.max(1));
     }
     Ok(())
+}
+
+/// SIGTERM and SIGINT, installed at start.
+struct Stop {
+    term: Option<tokio::signal::unix::Signal>,
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl Stop {
+    fn install() -> Stop {
+        use tokio::signal::unix::{signal, SignalKind};
+        Stop { term: signal(SignalKind::terminate()).ok(), int: signal(SignalKind::interrupt()).ok() }
+    }
+
+    /// Waits for either signal and names it.
+    async fn next(&mut self) -> &'static str {
+        async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+            match s {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+        tokio::select! {
+            _ = recv(&mut self.term) => "SIGTERM",
+            _ = recv(&mut self.int) => "SIGINT",
+        }
+    }
 }
