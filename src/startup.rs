@@ -64,6 +64,7 @@ pub async fn start_with_scripts(
     let allocator = Allocator::new(config.timeouts.clone(), provisioner, config.output.clone());
     let events = allocator.events();
     let registry = allocator.registry();
+    let metrics = allocator.metrics();
     let allocator = allocator.start();
     let addr = listener.local_addr()?;
     // Listening again on a listening socket only changes its backlog.
@@ -76,7 +77,8 @@ pub async fn start_with_scripts(
         .map_err(|e| std::io::Error::new(e.kind(), format!("cannot write into {}: {e}", output.display())))?;
     // Listening before the run starts: no case can end unrecorded.
     let results = results::spawn(output.clone(), allocator.clone(), events.subscribe());
-    let state = AppState { allocator: allocator.clone(), registry, config, events, dashboard: Arc::new(dashboard) };
+    let state =
+        AppState { allocator: allocator.clone(), registry, config, events, dashboard: Arc::new(dashboard), metrics };
     let server: Server = HttpServer::new(move || {
         App::new()
             // `TRAFFICLIGHT_URL=http://host:5000/` makes adapters ask for `//client/...`.

@@ -283,3 +283,138 @@ async fn refresh_is_honoured_as_in_the_original() {
     let (_, html) = page(&app, "/status").await;
     assert!(!html.contains("http-equiv=\"refresh\"") && html.contains("/status/live.js"));
 }
+
+/// The adapters' uuids listed on a status page, in order.
+fn listed_adapters(html: &str) -> Vec<String> {
+    html.split("data-adapter=\"").skip(1).map(|rest| rest[..rest.find('"').unwrap()].to_string()).collect()
+}
+
+#[actix_web::test]
+async fn a_status_page_of_thousands_of_adapters_counts_them_all_and_pages_the_list() {
+    // 2,500 adapters of two types: one is given the running case, the rest stay idle. The
+    // counts come from the states the adapters' actors publish, the list is paged (100 a
+    // page): the pages together list every adapter exactly once, and the page and
+    // /api/status agree on counts and on what page 2 lists.
+    const N: usize = 2_500;
+    let gate = Gate::default();
+    let app = TestApp::spawn(vec![
+        case("busy.1", &[("alice", json!("element-web"))], gated(&gate, vec![])),
+        case("lonely.1", &[("bob", json!("element-ios"))], steps(vec![])),
+    ])
+    .await;
+    let types = ["element-web", "hydrogen-web"];
+    let uuids: Vec<String> = (0..N).map(|i| format!("a{i:04}")).collect();
+    for (b, batch) in uuids.chunks(100).enumerate() {
+        let registrations = batch.iter().enumerate().map(|(j, uuid)| {
+            let i = b * 100 + j;
+            app.register(uuid, json!({ "type": types[i % 2], "n": i }))
+        });
+        for (status, body) in futures::future::join_all(registrations).await {
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+    }
+    app.wait_for_case("busy.1", "running").await;
+    // The actors publish their states as they start: wait until all are counted.
+    let mut api = Value::Null;
+    for _ in 0..400 {
+        api = app.get("/api/status?adapters=0").await.1;
+        let counts = &api["counts"]["adapters"];
+        let live: u64 = ["idle", "reserved", "busy"].iter().map(|s| counts[s].as_u64().unwrap()).sum();
+        if live == N as u64 {
+            break;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(api["counts"]["adapters"]["idle"], N - 1, "{api}");
+    assert!(api["adapters"].is_null(), "adapters=0 leaves the list out");
+
+    let (status, html) = page(&app, "/status").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(shown_count(&html, "adapter:idle"), N - 1);
+    assert_eq!(shown_count(&html, "adapter:reserved") + shown_count(&html, "adapter:busy"), 1);
+    assert_eq!(shown_count(&html, "type:element-web:idle"), N / 2 - 1, "one element-web adapter has the case");
+    assert_eq!(shown_count(&html, "type:hydrogen-web:idle"), N / 2);
+    assert!(html.contains(&format!("({N} known)")), "the total is shown");
+    assert!(html.contains("page 1 of 25"), "100 a page");
+    for state in ["idle", "reserved", "busy", "finished", "dropped"] {
+        assert_eq!(api["counts"]["adapters"][state], shown_count(&html, &format!("adapter:{state}")), "{state}");
+    }
+    assert_eq!(api["counts"]["cases"]["running"], shown_count(&html, "case:running"));
+    assert_eq!(shown_count(&html, "case:waiting"), 1);
+    assert!(html.contains("slot bob needs a client of type element-ios"), "why lonely.1 waits");
+    let first = listed_adapters(&html);
+    assert_eq!(first.len(), 100, "one page of adapters, not all of them");
+
+    let (_, html2) = page(&app, "/status?page=2").await;
+    assert!(html2.contains("page 2 of 25"));
+    let second = listed_adapters(&html2);
+    assert_eq!(second.len(), 100);
+    assert!(second.iter().all(|u| !first.contains(u)), "page 2 lists the next adapters, not page 1's again");
+    let (_, api2) = app.get("/api/status?page=2").await;
+    let api_second: Vec<String> =
+        api2["adapters"].as_array().unwrap().iter().map(|a| a["uuid"].as_str().unwrap().to_string()).collect();
+    assert_eq!(api_second, second, "/api/status?page=2 lists what the page does");
+    assert_eq!(api2["adapters_page"]["pages"], 25);
+    assert_eq!(api2["adapters_page"]["total"], N);
+
+    // Every page of /api/status together: each adapter exactly once.
+    let mut seen = std::collections::BTreeSet::new();
+    for p in 1..=25 {
+        let (_, api) = app.get(&format!("/api/status?page={p}")).await;
+        for a in api["adapters"].as_array().unwrap() {
+            assert!(seen.insert(a["uuid"].as_str().unwrap().to_string()), "{} listed twice", a["uuid"]);
+        }
+    }
+    assert_eq!(seen.len(), N);
+    // A page past the end shows the last one; the state filter lists only that state.
+    let (_, last) = page(&app, "/status?page=999").await;
+    assert!(last.contains("page 25 of 25"));
+    let (_, reserved) = page(&app, "/status?state=reserved").await;
+    let (_, busy) = page(&app, "/status?state=busy").await;
+    let mut taken = listed_adapters(&reserved);
+    taken.extend(listed_adapters(&busy));
+    assert_eq!(taken.len(), 1, "only the adapter with the case");
+    let (_, api_case) = app.get("/api/cases/busy.1").await;
+    assert_eq!(api_case["slots"][0]["uuid"].as_str(), Some(taken[0].as_str()));
+    gate.open();
+}
+
+#[actix_web::test]
+async fn metrics_count_an_adapter_that_timed_out_and_not_one_whose_error_text_says_so() {
+    // Bad input tried: an adapter error whose text reads like a timeout. Only the adapter
+    // that really timed out (its action past the action timeout) is counted.
+    let wait = || steps(vec![("alice", "wait_forever", json!({}))]);
+    let app = TestApp::spawn_with(
+        |c| c.timeouts.action = Some(Duration::from_secs(3)),
+        vec![
+            case("liar.1", &[("alice", json!("hydrogen-web"))], wait()),
+            case("slow.1", &[("alice", json!("element-web"))], wait()),
+        ],
+    )
+    .await;
+    let timed_out = |text: &str| -> f64 {
+        let samples = parse_prometheus(text);
+        samples.iter().find(|(s, _)| s == "trafficlight_adapters_timed_out_total").map(|(_, v)| *v).expect(text)
+    };
+    app.register_type("liar", "hydrogen-web").await;
+    app.next_action("liar").await;
+    let (status, _) = app.report_error("liar", "adapter", "alice (adapter x) timed out: not really").await;
+    assert_eq!(status, StatusCode::OK);
+    app.wait_for_case("liar.1", "error").await;
+    let text = page(&app, "/metrics").await.1;
+    assert_eq!(timed_out(&text), 0.0, "an error that merely says 'timed out' is not a timeout:\n{text}");
+
+    app.register_type("slow", "element-web").await;
+    app.next_action("slow").await;
+    app.wait_for_case("slow.1", "error").await;
+    let errors = app.case_snapshot("slow.1").await.errors.join("\n");
+    assert!(errors.contains("did not complete within"), "{errors}");
+    let text = page(&app, "/metrics").await.1;
+    assert_eq!(timed_out(&text), 1.0, "{text}");
+    let samples = parse_prometheus(&text);
+    let value = |series: &str| samples.iter().find(|(s, _)| s == series).map(|(_, v)| *v);
+    assert_eq!(value("trafficlight_actions_failed_total"), Some(2.0), "both actions failed");
+    assert_eq!(value("trafficlight_action_duration_seconds_count"), Some(2.0));
+    assert_eq!(value("trafficlight_adapters_total{state=\"finished\"}"), Some(2.0));
+    assert!(value("trafficlight_live_actors{kind=\"adapter\"}").is_some(), "the core's gauges are exported");
+}

@@ -150,6 +150,8 @@ pub struct CaseActor {
     body_running: bool,
     /// Retired while its body still ran: the actor stops when the body returns.
     retiring: bool,
+    /// Where its waiting and provisioning times are recorded.
+    metrics: Arc<crate::metrics::RunMetrics>,
 }
 
 impl CaseActor {
@@ -187,13 +189,27 @@ impl CaseActor {
             history: vec![StateChange { state: CaseState::Waiting, at: unix_millis(created_at) }],
             actions: Vec::new(),
             events,
+            metrics: Default::default(),
         }
+    }
+
+    /// Records its waiting and provisioning times in `metrics` (the run's) rather than its own.
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::RunMetrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Moves to `state`, remembering when, and tells whoever listens.
     fn set_state(&mut self, state: CaseState) {
         let from = std::mem::replace(&mut self.state, state);
         let at = unix_millis(SystemTime::now());
+        let since = self.history.last().map_or(at, |c| c.at);
+        let took = std::time::Duration::from_millis(at.saturating_sub(since));
+        match from {
+            CaseState::Waiting => self.metrics.case_wait.record(took),
+            CaseState::Preparing => self.metrics.provisioning.record(took),
+            _ => {}
+        }
         self.history.push(StateChange { state, at });
         self.events.publish(Event::Case {
             id: self.spec.id.clone(),

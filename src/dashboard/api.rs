@@ -7,7 +7,6 @@ use crate::http::{ApiError, AppState};
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
-use trafficlight_actors::allocator::Status;
 
 /// Registers the API's routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -18,11 +17,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 struct StatusQuery {
     /// `0` leaves the adapters' list out (the counts stay).
     adapters: Option<u8>,
+    /// The page of the adapters' list, as on the status page (100 per page).
+    page: Option<usize>,
+    /// Only adapters in this state.
+    state: Option<String>,
 }
 
 async fn status(state: web::Data<AppState>, query: web::Query<StatusQuery>) -> Result<HttpResponse, ApiError> {
-    let snapshot = state.allocator.send(Status).await?;
-    let counts = view::status(&snapshot, now(), &AdapterQuery::default());
+    let listing = AdapterQuery { state: query.state.clone(), page: query.page };
+    let mut ask = listing.status();
+    if query.adapters == Some(0) {
+        ask.per_page = 0;
+    }
+    let snapshot = state.allocator.send(ask).await?;
+    let counts = view::status(&snapshot, now(), &listing);
     let adapters = if query.adapters == Some(0) { json!(null) } else { json!(snapshot.adapters) };
     Ok(HttpResponse::Ok().json(json!({
         "run_id": snapshot.run_id,
@@ -35,6 +43,14 @@ async fn status(state: web::Data<AppState>, query: web::Query<StatusQuery>) -> R
         "queue": counts.queue,
         "cases": snapshot.cases,
         "adapters": adapters,
+        "adapters_page": {
+            "page": snapshot.page,
+            "pages": snapshot.pages,
+            "per_page": snapshot.per_page,
+            "listed": snapshot.adapters_listed,
+            "total": snapshot.adapters_total,
+            "state": query.state,
+        },
         "listeners": state.events.listeners(),
     })))
 }

@@ -66,8 +66,8 @@ fn render(
 }
 
 async fn status(state: web::Data<AppState>, query: web::Query<PageQuery>) -> Result<HttpResponse, ApiError> {
-    let snapshot = state.allocator.send(Status).await?;
     let adapters = AdapterQuery { state: query.state.clone(), page: query.page };
+    let snapshot = state.allocator.send(adapters.status()).await?;
     let view = view::status(&snapshot, now(), &adapters);
     render(&state.dashboard, "status.html", &view, query.refresh)
 }
@@ -77,7 +77,7 @@ async fn test(
     name: web::Path<String>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let snapshot = state.allocator.send(Status).await?;
+    let snapshot = state.allocator.send(Status::counts_only()).await?;
     let view =
         view::test(&snapshot, &name, now()).ok_or_else(|| ApiError::NotFound(format!("no test named {name}")))?;
     render(&state.dashboard, "test.html", &view, query.refresh)

@@ -5,8 +5,7 @@ use super::Script;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use trafficlight_actors::adapter::{BUSY, DROPPED, FINISHED, IDLE, RESERVED};
-use trafficlight_actors::allocator::{QueuedCase, StatusSnapshot};
+use trafficlight_actors::allocator::{QueuedCase, Status, StatusSnapshot};
 use trafficlight_actors::snapshot::{AdapterSnapshot, CaseSnapshot, CaseState};
 
 /// Every case state, in the order pages list them.
@@ -19,10 +18,10 @@ pub const CASE_STATES: [CaseState; 7] = [
     CaseState::Error,
     CaseState::Skipped,
 ];
-/// Every adapter state, in the order pages list them.
-pub const ADAPTER_STATES: [&str; 5] = [IDLE, RESERVED, BUSY, FINISHED, DROPPED];
 /// Adapters listed per page.
-pub const ADAPTERS_PER_PAGE: usize = 100;
+pub use trafficlight_actors::allocator::ADAPTERS_PER_PAGE;
+/// Every adapter state, in the order pages list them.
+pub use trafficlight_actors::metrics::ADAPTER_STATES;
 
 /// `state → count` for every state, zeros included, in display order.
 #[derive(Clone, Debug, Serialize)]
@@ -176,6 +175,18 @@ pub struct AdapterQuery {
     pub page: Option<usize>,
 }
 
+impl AdapterQuery {
+    /// What to ask the allocator for: counts, and this page of the adapters only.
+    pub fn status(&self) -> Status {
+        Status { adapter_state: self.state.clone(), page: self.page.unwrap_or(1), per_page: ADAPTERS_PER_PAGE }
+    }
+}
+
+/// `state → count` in the order of [`ADAPTER_STATES`].
+pub fn adapter_counts(counts: &[u64; 5]) -> Vec<Count> {
+    ADAPTER_STATES.iter().zip(counts).map(|(s, n)| Count { state: s.to_string(), count: *n as usize }).collect()
+}
+
 /// Everything the status page and `/api/status` show.
 #[derive(Serialize)]
 pub struct StatusView {
@@ -197,19 +208,8 @@ pub struct StatusView {
     pub pages: usize,
 }
 
-/// Builds the status view of `status` at `now`, listing one page of adapters.
+/// Builds the status view of `status` at `now`, with the page of adapters it lists.
 pub fn status(status: &StatusSnapshot, now: u64, query: &AdapterQuery) -> StatusView {
-    let mut adapter_counts: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut types: BTreeMap<String, BTreeMap<&str, usize>> = BTreeMap::new();
-    for a in &status.adapters {
-        *adapter_counts.entry(a.state).or_default() += 1;
-        let t = a.registration.get("type").and_then(Value::as_str).unwrap_or("").to_string();
-        *types.entry(t).or_default().entry(a.state).or_default() += 1;
-    }
-    adapter_counts.insert(DROPPED, status.dropped as usize);
-    let counts_of = |m: &BTreeMap<&str, usize>| {
-        ADAPTER_STATES.iter().map(|s| Count { state: s.to_string(), count: m.get(s).copied().unwrap_or(0) }).collect()
-    };
     let by_id: BTreeMap<&str, &CaseSnapshot> = status.cases.iter().map(|c| (c.id.as_str(), c)).collect();
     let queue = status
         .queue
@@ -228,32 +228,26 @@ pub fn status(status: &StatusSnapshot, now: u64, query: &AdapterQuery) -> Status
             }
         })
         .collect();
-    let listed: Vec<&AdapterSnapshot> =
-        status.adapters.iter().filter(|a| query.state.as_deref().is_none_or(|s| s == a.state)).collect();
-    let pages = listed.len().div_ceil(ADAPTERS_PER_PAGE).max(1);
-    let page = query.page.unwrap_or(1).clamp(1, pages);
-    let adapters =
-        listed.iter().skip((page - 1) * ADAPTERS_PER_PAGE).take(ADAPTERS_PER_PAGE).map(|a| adapter_row(a)).collect();
     StatusView {
         run_id: status.run_id.clone(),
         finished: status.finished,
         now,
         case_counts: case_counts(status.cases.iter()),
-        adapter_counts: counts_of(&adapter_counts),
-        adapter_types: types.iter().map(|(t, m)| (t.clone(), counts_of(m))).collect(),
+        adapter_counts: adapter_counts(&status.adapter_counts),
+        adapter_types: status.adapter_types.iter().map(|(t, c)| (t.clone(), adapter_counts(c))).collect(),
         tests: tests(&status.cases),
         active: status
             .cases
             .iter()
             .filter(|c| matches!(c.state, CaseState::Preparing | CaseState::Running))
-            .map(|c| case_row(c, &status.adapters, now))
+            .map(|c| case_row(c, &status.active_adapters, now))
             .collect(),
         queue,
-        adapters_total: status.adapters.len(),
-        adapters,
+        adapters_total: status.adapters_total,
+        adapters: status.adapters.iter().map(adapter_row).collect(),
         adapter_state: query.state.clone(),
-        page,
-        pages,
+        page: status.page,
+        pages: status.pages,
     }
 }
 
@@ -276,7 +270,7 @@ pub fn test(status: &StatusSnapshot, name: &str, now: u64) -> Option<TestView> {
         name: name.to_string(),
         now,
         counts: case_counts(cases.iter().copied()),
-        cases: cases.iter().map(|c| case_row(c, &status.adapters, now)).collect(),
+        cases: cases.iter().map(|c| case_row(c, &status.active_adapters, now)).collect(),
     })
 }
 

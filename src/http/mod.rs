@@ -31,6 +31,8 @@ pub struct AppState {
     pub events: EventBus,
     /// The dashboard's templates and the scripts' text.
     pub dashboard: Arc<Dashboard>,
+    /// The run's figures, recorded by the actors as things happen (for `/metrics`).
+    pub metrics: Arc<trafficlight_actors::metrics::RunMetrics>,
 }
 
 impl AppState {

@@ -4,7 +4,7 @@
 
 use super::{ApiError, AppState};
 use actix_web::{web, HttpResponse};
-use trafficlight_actors::allocator::Status;
+use trafficlight_actors::allocator::Cases;
 use trafficlight_actors::RunReport;
 
 /// Registers the status routes.
@@ -14,8 +14,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 async fn junit(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let status = state.allocator.send(Status).await?;
-    let report = RunReport { id: status.run_id.unwrap_or_default(), cases: status.cases };
+    let (run_id, cases) = state.allocator.send(Cases).await?;
+    let report = RunReport { id: run_id.unwrap_or_default(), cases };
     Ok(HttpResponse::Ok().content_type("application/xml; charset=utf-8").body(crate::reports::junit_xml(&report)))
 }
 

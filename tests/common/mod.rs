@@ -145,7 +145,7 @@ impl TestApp {
     }
 
     pub async fn status(&self) -> StatusSnapshot {
-        self.allocator.send(allocator::Status).await.unwrap()
+        self.allocator.send(allocator::Status::default()).await.unwrap()
     }
 
     /// The state of case `id` (`waiting`, `running`, ...).
@@ -161,7 +161,7 @@ impl TestApp {
 
     /// The adapter `uuid` as the dashboard sees it, if the server knows it.
     pub async fn adapter(&self, uuid: &str) -> Option<AdapterSnapshot> {
-        self.status().await.adapters.into_iter().find(|a| a.uuid == uuid)
+        self.allocator.send(allocator::AdapterStatus(uuid.into())).await.unwrap()
     }
 
     /// Waits (at most 20 s) until the adapter's snapshot (`None`: unknown) satisfies `ok`.
@@ -212,8 +212,7 @@ impl TestApp {
     /// for it (which would deliver it).
     pub async fn wait_for_pending(&self, uuid: &str) {
         for _ in 0..400 {
-            let status = self.status().await;
-            if status.adapters.iter().any(|a| a.uuid == uuid && a.current_action.is_some()) {
+            if self.adapter(uuid).await.is_some_and(|a| a.current_action.is_some()) {
                 return;
             }
             actix_web::rt::time::sleep(Duration::from_millis(50)).await;

@@ -12,6 +12,7 @@ use crate::body::ActionError;
 use crate::case::{self, CaseActor};
 use crate::config::Timeouts;
 use crate::events::{Event, EventBus};
+use crate::metrics::{AdapterCell, RunMetrics};
 use crate::requirement::Registration;
 use crate::snapshot::{ActionRecord, AdapterSnapshot};
 use crate::unix_millis;
@@ -183,6 +184,9 @@ pub struct AdapterActor {
     events: EventBus,
     /// The state last published, so that only changes are.
     published_state: &'static str,
+    /// Its state as the allocator reads it (for lists and counts without a message).
+    cell: Arc<AdapterCell>,
+    metrics: Arc<RunMetrics>,
 }
 
 impl Actor for AdapterActor {
@@ -235,6 +239,7 @@ impl Handler<Respond> for AdapterActor {
                 ctx.cancel_future(handle);
             }
             self.actions_done += 1;
+            self.metrics.action_ended(pending.sent_at.elapsed().unwrap_or_default(), false);
             self.record_action(&pending, Ok(&msg.body));
             let _ = pending.reply.send(Performed { result: Ok(msg.body), responded_at: Some(msg.received_at) });
             self.publish_state();
@@ -300,6 +305,7 @@ impl Handler<Unassign> for AdapterActor {
     fn handle(&mut self, _msg: Unassign, ctx: &mut Context<Self>) {
         if self.finished.is_none() && self.pending.is_none() {
             self.assignment = None;
+            self.publish_state();
             self.rewatch_liveness(ctx);
         }
     }

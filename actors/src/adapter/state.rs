@@ -11,6 +11,8 @@ impl AdapterActor {
         allocator: Addr<Allocator>,
         timeouts: Timeouts,
         events: EventBus,
+        cell: Arc<AdapterCell>,
+        metrics: Arc<RunMetrics>,
     ) -> Self {
         AdapterActor {
             uuid,
@@ -35,6 +37,8 @@ impl AdapterActor {
             storm: Default::default(),
             events,
             published_state: "none",
+            cell,
+            metrics,
         }
     }
 
@@ -59,6 +63,7 @@ impl AdapterActor {
 
     pub(super) fn publish_change(&mut self, to: &'static str) {
         let from = std::mem::replace(&mut self.published_state, to);
+        self.cell.set(to);
         self.events.publish(Event::Adapter {
             uuid: self.uuid.clone(),
             client_type: self.registration.get("type").and_then(Value::as_str).unwrap_or_default().to_string(),
@@ -213,6 +218,7 @@ impl AdapterActor {
         ctx: &mut Context<Self>,
     ) -> Option<Arc<ActionRecord>> {
         let record = self.pending.take().and_then(|p| {
+            self.metrics.action_ended(p.sent_at.elapsed().unwrap_or_default(), true);
             let record = self.action_record(&p, Err(&error_for_pending));
             let _ = p.reply.send(Performed { result: Err(error_for_pending), responded_at: None });
             record
@@ -229,6 +235,9 @@ impl AdapterActor {
     /// exit rather than left to their own timeouts), and the error is remembered for a
     /// test that asks this client for something afterwards.
     pub(super) fn fail(&mut self, error: ActionError, ctx: &mut Context<Self>) {
+        if matches!(error, ActionError::Timeout { .. }) && self.finished.is_none() {
+            self.metrics.adapters_timed_out.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         self.remembered_error = Some(error.clone());
         // The case hears of the failed action before it hears of the failure: it may end,
         // and its record be taken, the moment it hears of the failure.

@@ -13,11 +13,12 @@ use crate::case::{self, CaseActor, CaseSpec};
 use crate::config::Timeouts;
 use crate::events::EventBus;
 use crate::matching::maximum_matching;
+use crate::metrics::{AdapterCell, RunMetrics, StateCounts};
 use crate::provision::Provisioner;
 use crate::registry::{Entry, Registry};
 use crate::report::{CaseReport, RunReport};
 use crate::requirement::Registration;
-use crate::snapshot::{AdapterSnapshot, CaseSnapshot};
+use crate::snapshot::{AdapterSnapshot, CaseSnapshot, CaseState};
 use actix::prelude::*;
 use futures::future::join_all;
 use idle::IdleIndex;
@@ -89,10 +90,42 @@ pub struct CaseEnded {
     pub report: CaseReport,
 }
 
-/// A snapshot of everything, for the dashboard and the JSON status API.
-#[derive(Message)]
+/// The run at one moment, for the dashboard and the JSON status API: every case, the
+/// adapters' counts by state and type (from the states their actors publish, so no adapter
+/// is asked), the adapters of the cases in progress, and one page of the adapters' list
+/// (only those adapters are asked for their view). Cheap at 10,000 adapters.
+#[derive(Message, Clone, Debug)]
 #[rtype(result = "StatusSnapshot")]
-pub struct Status;
+pub struct Status {
+    /// List only adapters in this state (`idle`, `reserved`, `busy`, `finished`, `dropped`).
+    pub adapter_state: Option<String>,
+    /// 1-based page of the list (clamped to the pages there are).
+    pub page: usize,
+    /// Adapters per page; 0 lists none (counts only).
+    pub per_page: usize,
+}
+
+impl Default for Status {
+    /// The first page of [`ADAPTERS_PER_PAGE`] adapters, any state.
+    fn default() -> Self {
+        Status { adapter_state: None, page: 1, per_page: ADAPTERS_PER_PAGE }
+    }
+}
+
+impl Status {
+    /// Counts, cases and the queue, without listing adapters.
+    pub fn counts_only() -> Self {
+        Status { per_page: 0, ..Status::default() }
+    }
+}
+
+/// Adapters listed per page by default.
+pub const ADAPTERS_PER_PAGE: usize = 100;
+
+/// One adapter's view (running or finished), if the server knows it (not once dropped).
+#[derive(Message)]
+#[rtype(result = "Option<AdapterSnapshot>")]
+pub struct AdapterStatus(pub String);
 
 /// Every case's snapshot, in run order, without asking the adapters (cheap at any number
 /// of adapters: the reports rewritten after each case use it).
@@ -116,14 +149,27 @@ pub struct StatusSnapshot {
     pub run_id: Option<String>,
     pub finished: bool,
     pub cases: Vec<CaseSnapshot>,
-    /// Registered adapters (running or finished), in registration order.
+    /// The page asked for of the registered adapters (running or finished) in registration
+    /// order, or of the last dropped ones (oldest first) for state `dropped`.
     pub adapters: Vec<AdapterSnapshot>,
+    /// The page listed (1-based, clamped), and how many pages of `per_page` there are.
+    pub page: usize,
+    pub pages: usize,
+    pub per_page: usize,
+    /// How many adapters match the list's state filter (all pages).
+    pub adapters_listed: usize,
+    /// Registered adapters, running or finished (dropped ones are forgotten).
+    pub adapters_total: usize,
+    /// Adapters per state, in the order of [`ADAPTER_STATES`](crate::metrics::ADAPTER_STATES).
+    pub adapter_counts: [u64; 5],
+    /// The same per client type, by type.
+    pub adapter_types: Vec<(String, [u64; 5])>,
+    /// The adapters of the cases preparing or running (what those cases are doing).
+    pub active_adapters: Vec<AdapterSnapshot>,
     /// The cases waiting for adapters, in the order the allocator serves them.
     pub queue: Vec<QueuedCase>,
     /// Adapters dropped for not polling before they were given a case.
     pub dropped: u64,
-    /// The last adapters dropped for silence (at most [`DROPPED_KEPT`]), oldest first.
-    pub dropped_adapters: Vec<AdapterSnapshot>,
 }
 
 /// How many dropped adapters the allocator remembers for the dashboard.
@@ -194,8 +240,12 @@ pub struct Allocator {
     /// Adapters whose actors run.
     adapters: HashMap<String, AdapterEntry>,
     registry: Registry,
-    /// Every registered adapter (running or retired) by registration order, for views.
-    listing: BTreeMap<u64, String>,
+    /// Every registered adapter (running or retired) by registration order, with the state
+    /// its actor publishes, for views.
+    listing: BTreeMap<u64, (String, Arc<AdapterCell>)>,
+    /// Adapters per state, per client type (their cells move these).
+    type_counts: BTreeMap<String, Arc<StateCounts>>,
+    metrics: Arc<RunMetrics>,
     dropped_adapters: VecDeque<AdapterSnapshot>,
     idle: IdleIndex,
     next_seq: u64,
@@ -220,6 +270,8 @@ impl Allocator {
             adapters: HashMap::new(),
             registry: Registry::default(),
             listing: BTreeMap::new(),
+            type_counts: BTreeMap::new(),
+            metrics: Arc::default(),
             dropped_adapters: VecDeque::new(),
             idle: IdleIndex::default(),
             next_seq: 0,
@@ -236,6 +288,11 @@ impl Allocator {
     /// Where this allocator and its adapters and cases publish their events.
     pub fn events(&self) -> EventBus {
         self.events.clone()
+    }
+
+    /// The run's figures, which adapters and cases record as things happen.
+    pub fn metrics(&self) -> Arc<RunMetrics> {
+        self.metrics.clone()
     }
 
     /// Who is registered, for the HTTP handlers to reach adapters directly.
@@ -275,10 +332,19 @@ impl Handler<Register> for Allocator {
             None => {}
         }
         let registration = Arc::new(msg.registration);
+        let client_type = registration.get("type").and_then(Value::as_str).unwrap_or_default();
+        let counts = match self.type_counts.get(client_type) {
+            Some(counts) => counts.clone(),
+            None => self.type_counts.entry(client_type.to_string()).or_default().clone(),
+        };
+        let cell = Arc::new(AdapterCell::new(counts));
         let actor = {
             let (uuid, registration, timeouts) = (msg.uuid.clone(), registration.clone(), self.timeouts.clone());
             let (allocator, events) = (ctx.address(), self.events.clone());
-            move |_: &mut Context<AdapterActor>| AdapterActor::new(uuid, registration, allocator, timeouts, events)
+            let (cell, metrics) = (cell.clone(), self.metrics.clone());
+            move |_: &mut Context<AdapterActor>| {
+                AdapterActor::new(uuid, registration, allocator, timeouts, events, cell, metrics)
+            }
         };
         let addr = match &msg.arbiter {
             Some(arbiter) => AdapterActor::start_in_arbiter(arbiter, actor),
@@ -288,7 +354,7 @@ impl Handler<Register> for Allocator {
         self.next_seq += 1;
         log::info!("adapter {} registered: {}", msg.uuid, Value::Object((*registration).clone()));
         self.registry.insert(msg.uuid.clone(), Entry::Live(addr.clone()));
-        self.listing.insert(seq, msg.uuid.clone());
+        self.listing.insert(seq, (msg.uuid.clone(), cell));
         self.adapters.insert(msg.uuid.clone(), AdapterEntry { addr: addr.clone(), registration, seq, retiring: false });
         if self.run_is_over() {
             addr.do_send(adapter::Finish { reason: "all test cases have ended".into() });
@@ -331,6 +397,7 @@ impl Handler<StartRun> for Allocator {
                 files_dir,
                 self.events.clone(),
             )
+            .with_metrics(self.metrics.clone())
             .start();
             if let Some(deadline) = queue_deadline {
                 self.queue_deadlines.push_back((deadline, id.clone()));
@@ -452,30 +519,126 @@ impl Handler<CaseEnded> for Allocator {
 impl Handler<Status> for Allocator {
     type Result = ResponseFuture<StatusSnapshot>;
 
-    fn handle(&mut self, _msg: Status, _ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: Status, _ctx: &mut Context<Self>) -> Self::Result {
         let run_id = self.run.as_ref().map(|r| r.id.clone());
         let finished = self.run_is_over();
         let cases: Vec<_> = match &self.run {
             Some(run) => run.order.iter().map(|id| self.case_view(run, id)).collect(),
             None => Vec::new(),
         };
-        let adapters: Vec<_> = self
-            .listing
-            .values()
-            .filter_map(|uuid| self.registry.get(uuid))
-            .map(|entry| match entry {
-                Entry::Live(addr) => futures::future::Either::Left(addr.send(adapter::Snapshot)),
-                Entry::Retired(r) => futures::future::Either::Right(futures::future::ready(Ok(r.snapshot.clone()))),
+        let mut adapter_counts = [0u64; 5];
+        let adapter_types: Vec<(String, [u64; 5])> = self
+            .type_counts
+            .iter()
+            .map(|(t, counts)| {
+                let counts = counts.get();
+                for (total, n) in adapter_counts.iter_mut().zip(counts) {
+                    *total += n;
+                }
+                (t.clone(), counts)
             })
             .collect();
-        let dropped_adapters = self.dropped_adapters.iter().cloned().collect();
+        let page = self.adapter_page(&msg);
         let queue = self.queue();
         let dropped = self.dropped;
+        let registry = self.registry.clone();
+        let adapters_total = self.listing.len();
         Box::pin(async move {
-            let cases = join_all(cases).await.into_iter().flatten().collect();
-            let adapters = join_all(adapters).await.into_iter().flatten().collect();
-            StatusSnapshot { run_id, finished, cases, adapters, queue, dropped, dropped_adapters }
+            let cases: Vec<CaseSnapshot> = join_all(cases).await.into_iter().flatten().collect();
+            let active: Vec<String> = cases
+                .iter()
+                .filter(|c| matches!(c.state, CaseState::Preparing | CaseState::Running))
+                .flat_map(|c| c.slots.iter().filter_map(|s| s.uuid.clone()))
+                .collect();
+            let active_adapters = join_all(active.iter().map(|uuid| adapter_view(&registry, uuid))).await;
+            let adapters = match page.listed {
+                Listed::Known(snapshots) => snapshots,
+                Listed::Ask(uuids) => join_all(uuids.iter().map(|uuid| adapter_view(&registry, uuid))).await,
+            };
+            StatusSnapshot {
+                run_id,
+                finished,
+                cases,
+                adapters: adapters.into_iter().flatten().collect(),
+                page: page.page,
+                pages: page.pages,
+                per_page: msg.per_page,
+                adapters_listed: page.matching,
+                adapters_total,
+                adapter_counts,
+                adapter_types,
+                active_adapters: active_adapters.into_iter().flatten().collect(),
+                queue,
+                dropped,
+            }
         })
+    }
+}
+
+/// The adapters of one page of a status: views already at hand, or uuids to ask.
+enum Listed {
+    Known(Vec<Option<AdapterSnapshot>>),
+    Ask(Vec<String>),
+}
+
+struct AdapterPage {
+    listed: Listed,
+    page: usize,
+    pages: usize,
+    /// How many match the filter.
+    matching: usize,
+}
+
+/// The view of adapter `uuid`: its actor's if it runs, its record's if it retired.
+fn adapter_view(registry: &Registry, uuid: &str) -> futures::future::BoxFuture<'static, Option<AdapterSnapshot>> {
+    use futures::FutureExt;
+    match registry.get(uuid) {
+        Some(Entry::Live(addr)) => addr.send(adapter::Snapshot).map(Result::ok).boxed(),
+        Some(Entry::Retired(r)) => futures::future::ready(Some(r.snapshot.clone())).boxed(),
+        None => futures::future::ready(None).boxed(),
+    }
+}
+
+impl Allocator {
+    /// Which adapters page `msg.page` of the list lists: chosen by the states their cells
+    /// hold (no actor asked), so only the page's own adapters are asked for their views.
+    fn adapter_page(&self, msg: &Status) -> AdapterPage {
+        let per_page = msg.per_page;
+        let paged = |matching: usize| {
+            let pages = if per_page == 0 { 1 } else { matching.div_ceil(per_page).max(1) };
+            let page = msg.page.clamp(1, pages);
+            (page, pages, (page - 1) * per_page)
+        };
+        if msg.adapter_state.as_deref() == Some(adapter::DROPPED) {
+            let matching = self.dropped_adapters.len();
+            let (page, pages, skip) = paged(matching);
+            let listed = self.dropped_adapters.iter().skip(skip).take(per_page).cloned().map(Some).collect();
+            return AdapterPage { listed: Listed::Known(listed), page, pages, matching };
+        }
+        let wanted = msg.adapter_state.as_deref();
+        let fits = |cell: &AdapterCell| wanted.is_none_or(|w| cell.state() == Some(w));
+        let matching = match wanted {
+            None => self.listing.len(),
+            Some(_) => self.listing.values().filter(|(_, cell)| fits(cell)).count(),
+        };
+        let (page, pages, skip) = paged(matching);
+        let uuids = self
+            .listing
+            .values()
+            .filter(|(_, cell)| fits(cell))
+            .skip(skip)
+            .take(per_page)
+            .map(|(uuid, _)| uuid.clone())
+            .collect();
+        AdapterPage { listed: Listed::Ask(uuids), page, pages, matching }
+    }
+}
+
+impl Handler<AdapterStatus> for Allocator {
+    type Result = ResponseFuture<Option<AdapterSnapshot>>;
+
+    fn handle(&mut self, msg: AdapterStatus, _ctx: &mut Context<Self>) -> Self::Result {
+        adapter_view(&self.registry, &msg.0)
     }
 }
 
