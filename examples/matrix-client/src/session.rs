@@ -6,7 +6,7 @@
 //! invite is seen in ~20 ms, not ~1 s. Waiters re-check their condition after every sync.
 
 use anyhow::{anyhow, Context, Result};
-use matrix_sdk::config::SyncSettings;
+use matrix_sdk::config::{RequestConfig, SyncSettings};
 use matrix_sdk::encryption::{BackupDownloadStrategy, EncryptionSettings};
 use matrix_sdk::ruma::events::key::verification::request::ToDeviceKeyVerificationRequestEvent;
 use matrix_sdk::ruma::events::room::message::{MessageType, OriginalSyncRoomMessageEvent};
@@ -26,6 +26,11 @@ const SYNC_TIMEOUT: Duration = Duration::from_secs(10);
 const SYNC_RETRY: Duration = Duration::from_millis(500);
 /// A waiter re-checks at least this often, even when no sync came in.
 const RECHECK: Duration = Duration::from_secs(2);
+/// How long one request to the homeserver may take. matrix-sdk's default is 30 s, after
+/// which the request fails and is not retried; Element Web (matrix-js-sdk) sets no limit.
+/// The shipped tests hold requests in a network proxy for 30 s
+/// (verification_when_todevice_message_out_of_order) and expect the client to wait.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A verification request another device or user sent us: who, and its flow id.
 #[derive(Debug, Clone)]
@@ -83,6 +88,7 @@ async fn client_with_store(homeserver: &str, store: &Path, options: &DeviceOptio
     };
     Client::builder()
         .homeserver_url(homeserver)
+        .request_config(RequestConfig::default().timeout(REQUEST_TIMEOUT))
         .sqlite_store(store, None)
         .with_encryption_settings(encryption)
         .with_enable_share_history_on_invite(options.share_history_on_invite)
