@@ -168,6 +168,19 @@ impl Session {
         }
     }
 
+    /// Waits until the loop has completed a /sync. matrix-sdk sends the device's pending
+    /// crypto requests before each /sync, a new device's keys upload among them: from then
+    /// on other users' clients find the device and encrypt for it. (A client that answered
+    /// `login` before that raced the other side's next message: sent without a key for it.)
+    pub async fn first_sync(&self, deadline: Duration) -> Result<()> {
+        let synced = self.synced.clone();
+        self.wait_for(deadline, "the first sync", || {
+            let done = *synced.borrow() > 0;
+            async move { Ok(done.then_some(())) }
+        })
+        .await
+    }
+
     /// Waits for the next completed sync (or `RECHECK`, whichever is first).
     pub async fn next_sync(&self) {
         let mut synced = self.synced.clone();

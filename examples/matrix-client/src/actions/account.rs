@@ -133,7 +133,9 @@ impl Device {
             .map_err(|e| {
                 Failure::Action(format!("logging in as {} on {}: {e}", account.username, account.homeserver))
             })?;
-        Ok(Session::start(client, store))
+        let session = Session::start(client, store);
+        session.first_sync(self.deadline).await?;
+        Ok(session)
     }
 
     /// Keeps `session` as this client's device; answers its user and device ids.
