@@ -65,6 +65,26 @@ fn numbered(prefix: &str, n: usize) -> Vec<String> {
     (0..n).map(|i| format!("{prefix}{i}")).collect()
 }
 
+/// The server's own histograms, one line each: `name: n, p50 ≤ x ms, p99 ≤ y ms, max z ms`
+/// (the quantiles are bucket bounds). Answers (p50, p99) of each, in ms, in order.
+fn server_latency(histograms: &[serde_json::Value]) -> Vec<(f64, f64)> {
+    let bound = |h: &serde_json::Value, key: &str| h[key].as_u64().map_or(f64::NAN, ms);
+    histograms
+        .iter()
+        .map(|h| {
+            println!(
+                "    server {}: n {}, p50 ≤ {:.2} ms, p99 ≤ {:.2} ms, max {:.2} ms",
+                h["name"].as_str().unwrap_or("?"),
+                h["count"],
+                bound(h, "p50_le_us"),
+                bound(h, "p99_le_us"),
+                bound(h, "max_us")
+            );
+            (bound(h, "p50_le_us"), bound(h, "p99_le_us"))
+        })
+        .collect()
+}
+
 fn check(what: &str, summary: &Summary) {
     if summary.errors > 0 {
         eprintln!("  ({what}: {} errors: {:?})", summary.errors, summary.error_texts);
@@ -100,7 +120,7 @@ pub fn sequential(settings: &Settings) {
         for (m, (_, mode)) in modes.iter().enumerate() {
             results.push(swarm::run(swarm(&server, 1, &[&format!("seq{m}")], *mode, settings)));
         }
-        server.wait_exit(Duration::from_secs(10));
+        let histograms = server.wait_exit(Duration::from_secs(10));
         let line: Vec<String> = results.iter().map(|s| format!("{:.0}/s", s.actions_per_sec())).collect();
         println!(
             "  run {}: bare {}, respond-and-wait {}, long poll {}, classic {}",
@@ -110,6 +130,7 @@ pub fn sequential(settings: &Settings) {
             line[2],
             line[3]
         );
+        server_latency(&histograms);
         for (i, summary) in results.iter().enumerate() {
             check("sequential", summary);
             rates[i].push(summary.actions_per_sec());
@@ -170,6 +191,7 @@ pub fn open(settings: &Settings) {
     let ticks = settings.ticks;
     println!("\n(2b) {adapters} cases, each acting once a second for {ticks} s, {adapters} long-polling adapters");
     let (mut p50s, mut p99s) = (Vec::new(), Vec::new());
+    let (mut delivered, mut resumed) = (Vec::new(), Vec::new());
     for run in 0..settings.runs {
         let types = numbered("o", adapters);
         let body = format!("for i in 0..{ticks} {{ alice.act(\"tick\", #{{ i: i }}); sleep(1000); }}");
@@ -178,7 +200,7 @@ pub fn open(settings: &Settings) {
         let summary = swarm::run(swarm(&server, adapters, &refs, Mode::LongPoll, settings));
         check("open", &summary);
         let peak = server.peak_rss_mb();
-        server.wait_exit(Duration::from_secs(30));
+        let histograms = server.wait_exit(Duration::from_secs(30));
         // From outside: the round trip (answer → next action) less the script's 1 s sleep:
         // both HTTP legs, the script resuming, and the sleep's own lateness.
         let l = summary.round_trip.expect("round trips");
@@ -191,8 +213,24 @@ pub fn open(settings: &Settings) {
         );
         p50s.push(p50);
         p99s.push(p99);
+        // From inside: the coordinator's own part, measured by the server.
+        let server = server_latency(&histograms);
+        if let [to_delivered, to_resumed, ..] = server[..] {
+            delivered.push(to_delivered);
+            resumed.push(to_resumed);
+        }
     }
     println!("  median from outside: p50 {:.2} ms, p99 {:.2} ms", median(p50s), median(p99s));
+    if !delivered.is_empty() {
+        let p = |v: &[(f64, f64)], f: fn(&(f64, f64)) -> f64| median(v.iter().map(f).collect());
+        println!(
+            "  median measured by the server: act() → delivered p50 ≤ {:.2} ms p99 ≤ {:.2} ms; respond → script resumed p50 ≤ {:.2} ms p99 ≤ {:.2} ms",
+            p(&delivered, |x| x.0),
+            p(&delivered, |x| x.1),
+            p(&resumed, |x| x.0),
+            p(&resumed, |x| x.1)
+        );
+    }
 }
 
 /// (3) 10,000 idle long-polling adapters: the server's memory, and how soon a case's

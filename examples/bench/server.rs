@@ -10,12 +10,15 @@ use trafficlight::{scenario, startup};
 
 /// What the child prints once it listens.
 const LISTENING: &str = "listening on ";
+/// What the child prints when its run has ended: the server's own latency histograms.
+const METRICS: &str = "metrics ";
 
 /// A running server process.
 pub struct Server {
     child: Child,
     pub base: String,
     _dir: tempfile::TempDir,
+    metrics: std::sync::mpsc::Receiver<Vec<serde_json::Value>>,
 }
 
 impl Server {
@@ -41,9 +44,17 @@ impl Server {
                 None => panic!("the server process ended before it listened"),
             }
         };
-        // Keep reading its output (the summary), so it never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Server { child, base, _dir: dir }
+        // Keep reading its output (the summary), so it never blocks on a full pipe, and
+        // pick out the histograms it prints at the end.
+        let (tx, metrics) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if let Some(json) = line.strip_prefix(METRICS) {
+                    let _ = tx.send(serde_json::from_str(json).unwrap_or_default());
+                }
+            }
+        });
+        Server { child, base, _dir: dir, metrics }
     }
 
     /// The most memory the server has held so far (VmHWM), in MB.
@@ -66,16 +77,18 @@ impl Server {
             .unwrap_or(f64::NAN)
     }
 
-    /// Waits (at most `limit`) for the server to end its run and exit.
-    pub fn wait_exit(&mut self, limit: Duration) {
+    /// Waits (at most `limit`) for the server to end its run and exit; answers the
+    /// latency histograms it measured itself (empty if it printed none).
+    pub fn wait_exit(&mut self, limit: Duration) -> Vec<serde_json::Value> {
         let start = std::time::Instant::now();
         while start.elapsed() < limit {
             if let Ok(Some(_)) = self.child.try_wait() {
-                return;
+                return self.metrics.recv_timeout(Duration::from_secs(1)).unwrap_or_default();
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         eprintln!("the server did not end its run within {limit:?}; stopping it");
+        Vec::new()
     }
 }
 
@@ -101,6 +114,9 @@ pub fn serve(dir: &Path) -> i32 {
         let listener = startup::bind(&config).expect("the server binds");
         let running = startup::start(listener, config, cases).await.expect("the server starts");
         println!("{LISTENING}http://{}", running.addr);
-        startup::run_to_end(running).await
+        let status = startup::run_to_end(running).await;
+        let histograms = serde_json::to_string(&trafficlight_actors::metrics::snapshot()).unwrap_or_default();
+        println!("{METRICS}{histograms}");
+        status
     })
 }

@@ -258,6 +258,9 @@ pub struct Allocator {
     stopping: bool,
     events: EventBus,
     dropped: u64,
+    /// The case actors' threads: one arbiter per core, cases dealt round-robin, so no
+    /// single thread carries every case's messages (adapters run on the HTTP workers').
+    case_arbiters: Vec<Arbiter>,
 }
 
 impl Allocator {
@@ -282,6 +285,7 @@ impl Allocator {
             stopping: false,
             events: EventBus::default(),
             dropped: 0,
+            case_arbiters: Vec::new(),
         }
     }
 
@@ -310,6 +314,12 @@ impl Actor for Allocator {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(crate::MAILBOX_CAPACITY);
+    }
+
+    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        for arbiter in &self.case_arbiters {
+            arbiter.stop();
+        }
     }
 }
 
@@ -385,20 +395,25 @@ impl Handler<StartRun> for Allocator {
         }
         let mut run = Run::new(msg.id);
         let queue_deadline = self.timeouts.queue.map(|queue| Instant::now() + queue);
+        if self.case_arbiters.is_empty() {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            self.case_arbiters = (0..cores).map(|_| Arbiter::new()).collect();
+        }
         for (rank, spec) in msg.cases.into_iter().enumerate() {
             let id = spec.id.clone();
             let slots = spec.slots.clone();
             let files_dir = self.output_dir.join(&id);
-            let addr = CaseActor::new(
-                spec,
+            let (allocator, provisioner, timeouts, events, metrics) = (
                 ctx.address(),
                 self.provisioner.clone(),
                 self.timeouts.clone(),
-                files_dir,
                 self.events.clone(),
-            )
-            .with_metrics(self.metrics.clone())
-            .start();
+                self.metrics.clone(),
+            );
+            let arbiter = self.case_arbiters[rank % self.case_arbiters.len()].handle();
+            let addr = CaseActor::start_in_arbiter(&arbiter, move |_| {
+                CaseActor::new(spec, allocator, provisioner, timeouts, files_dir, events).with_metrics(metrics)
+            });
             if let Some(deadline) = queue_deadline {
                 self.queue_deadlines.push_back((deadline, id.clone()));
             }
