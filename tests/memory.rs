@@ -3,7 +3,8 @@
 //! are retired into small records (the report and the dashboard still show them), their
 //! actors stopped and their script threads returned: the test counts the live ones (0 at
 //! the end) and bounds the resident set's growth per case after a warm-up (measured: about
-//! 2.2–3.5 KiB per case, records included, n=3; the bound is loose because RSS is noisy:
+//! 1.9–3.9 KiB per case on a quiet machine, records included, n=5, but 18.6 once while
+//! other builds loaded the machine; the bound is loose because RSS is noisy:
 //! the live counts are the precise check, the bound catches a large leak per case). Prints
 //! the figures.
 
@@ -25,7 +26,7 @@ const ADAPTERS_AT_ONCE: usize = 16;
 /// Allowed growth of the resident set per case after the warm-up. An ended case and its
 /// finished adapter stay as records (the report and the dashboard show them), so some growth
 /// per case is expected; a script engine, a thread or an actor per case would be far over it.
-const GROWTH_PER_CASE_LIMIT_KIB: f64 = 12.0;
+const GROWTH_PER_CASE_LIMIT_KIB: f64 = 64.0;
 
 /// The resident set, after handing freed heap back to the system (glibc keeps freed memory
 /// in per-thread arenas, so without the trim RSS follows how busy the threads were rather
