@@ -252,7 +252,17 @@ pub fn run(config: Config, client_bin: Option<PathBuf>, client_deadline: u64) ->
             allocator.do_send(allocator::Shutdown);
         }
         let watch = clients.clone().map(|clients| actix_web::rt::spawn(watch_clients(clients, allocator.clone())));
+        // A signal ends the run (run_to_end sees it too): the clients are then mid-action
+        // and will not exit by themselves, so they are stopped without waiting.
+        let signalled = Rc::new(std::cell::Cell::new(false));
+        let mut signals = startup::Signals::install();
+        let seen = signalled.clone();
+        let listen = actix_web::rt::spawn(async move {
+            signals.next().await;
+            seen.set(true);
+        });
         let status = startup::run_to_end(running).await;
+        listen.abort();
         if let Some(watch) = watch {
             watch.abort();
         }
@@ -260,7 +270,8 @@ pub fn run(config: Config, client_bin: Option<PathBuf>, client_deadline: u64) ->
             proxy.stop().await;
         }
         if let Some(child) = clients.and_then(|c| c.borrow_mut().take()) {
-            stop_clients(child).await;
+            let wait = if signalled.get() { Duration::ZERO } else { CLIENT_EXIT_WAIT };
+            stop_clients(child, wait).await;
         }
         eprintln!("demo: took {:.1} s", started.elapsed().as_secs_f64());
         if start_failed {
@@ -310,10 +321,10 @@ async fn watch_clients(clients: Rc<RefCell<Option<Guarded>>>, allocator: actix::
     }
 }
 
-/// Gives the client process a moment to exit by itself (its adapters heard `exit`), then
+/// Gives the client process `wait` to exit by itself (its adapters heard `exit`), then
 /// stops it (SIGTERM, then SIGKILL) and reaps it.
-async fn stop_clients(mut child: Guarded) {
-    let until = Instant::now() + CLIENT_EXIT_WAIT;
+async fn stop_clients(mut child: Guarded, wait: Duration) {
+    let until = Instant::now() + wait;
     while Instant::now() < until {
         if let Some(status) = child.exited() {
             if !status.success() {
