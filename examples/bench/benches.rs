@@ -189,13 +189,27 @@ pub fn closed(settings: &Settings) {
 pub fn open(settings: &Settings) {
     let adapters = settings.adapters.unwrap_or(1000);
     let ticks = settings.ticks;
-    println!("\n(2b) {adapters} cases, each acting once a second for {ticks} s, {adapters} long-polling adapters");
+    println!(
+        "\n(2b) {adapters} cases, each acting once a second for {ticks} s (their starts spread over a second), {adapters} long-polling adapters"
+    );
     let (mut p50s, mut p99s) = (Vec::new(), Vec::new());
     let (mut delivered, mut resumed) = (Vec::new(), Vec::new());
     for run in 0..settings.runs {
         let types = numbered("o", adapters);
-        let body = format!("for i in 0..{ticks} {{ alice.act(\"tick\", #{{ i: i }}); sleep(1000); }}");
-        let mut server = Server::start(&[script("open", &types, &body)]);
+        // Real clients are not in step: case n first waits n/adapters of a second, so the
+        // actions arrive spread over each second rather than all in the same millisecond.
+        let scripts: Vec<_> = types
+            .iter()
+            .enumerate()
+            .map(|(n, t)| {
+                let offset = n * 1000 / adapters;
+                let body = format!(
+                    "sleep({offset}); for i in 0..{ticks} {{ alice.act(\"tick\", #{{ i: i }}); sleep(1000); }}"
+                );
+                script(&format!("open{n}"), std::slice::from_ref(t), &body)
+            })
+            .collect();
+        let mut server = Server::start(&scripts);
         let refs: Vec<&str> = types.iter().map(String::as_str).collect();
         let summary = swarm::run(swarm(&server, adapters, &refs, Mode::LongPoll, settings));
         check("open", &summary);
