@@ -12,7 +12,10 @@
 //!     p99 of both runs and their ratio.
 //!
 //!     cargo run --release --example dashboard_load -- [--adapters 10000] [--workers 50]
-//!         [--interval-ms 100] [--ticks 100] [--requests 30] [--threads 1]
+//!         [--interval-ms 100] [--ticks 100] [--requests 30] [--threads 1] [--view-every-ms 0]
+//!
+//! `--view-every-ms N` makes the viewer fetch `/status` every N ms (a person reloading)
+//! instead of one request right after another (0, the default).
 //!
 //! Figures, not assertions.
 
@@ -38,6 +41,7 @@ struct Settings {
     ticks: usize,
     requests: usize,
     threads: usize,
+    view_every_ms: usize,
 }
 
 fn main() {
@@ -60,6 +64,7 @@ fn main() {
         ticks: flag("--ticks", 100).max(1),
         requests: flag("--requests", 30).max(1),
         threads: flag("--threads", 1).max(1),
+        view_every_ms: flag("--view-every-ms", 0),
     };
     println!("{}", machine());
     run(&settings);
@@ -111,8 +116,8 @@ fn run(s: &Settings) {
     let quiet = phase(&server, s, "quiet", None);
     let stop = Arc::new(AtomicBool::new(false));
     let viewer = {
-        let (base, stop) = (server.base.clone(), stop.clone());
-        std::thread::spawn(move || view_until(&base, &stop))
+        let (base, stop, every) = (server.base.clone(), stop.clone(), Duration::from_millis(s.view_every_ms as u64));
+        std::thread::spawn(move || view_until(&base, &stop, every))
     };
     let viewed = phase(&server, s, "viewed", Some(()));
     stop.store(true, Ordering::Relaxed);
@@ -168,7 +173,15 @@ fn phase(server: &Server, s: &Settings, test: &str, viewer: Option<()>) -> Phase
     };
     println!(
         "  {}: {} actions; from outside (round trip − {} ms sleep) p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms; server: act→delivered p50 ≤{:.3} p99 ≤{:.3} ms, respond→resumed p50 ≤{:.3} p99 ≤{:.3} ms",
-        if viewer.is_some() { "with a viewer on /status" } else { "nobody watching" },
+        if viewer.is_some() {
+            if s.view_every_ms == 0 {
+                "with a viewer on /status (back to back)".to_string()
+            } else {
+                format!("with a viewer on /status (every {} ms)", s.view_every_ms)
+            }
+        } else {
+            "nobody watching".to_string()
+        },
         summary.actions,
         s.interval_ms,
         figures.outside_p50,
@@ -240,8 +253,9 @@ fn get_json(base: &str, path: &str) -> (u16, Value) {
     })
 }
 
-/// Fetches /status one request after another until `stop`; answers the times in ms.
-fn view_until(base: &str, stop: &AtomicBool) -> Vec<f64> {
+/// Fetches /status until `stop`, a request every `every` (or one right after another);
+/// answers the times in ms.
+fn view_until(base: &str, stop: &AtomicBool, every: Duration) -> Vec<f64> {
     let url = format!("{base}/status");
     actix_web::rt::System::new().block_on(async move {
         let http = awc::Client::builder().timeout(Duration::from_secs(120)).finish();
@@ -253,6 +267,9 @@ fn view_until(base: &str, stop: &AtomicBool) -> Vec<f64> {
                 break;
             }
             times.push(started.elapsed().as_secs_f64() * 1000.0);
+            if let Some(rest) = every.checked_sub(started.elapsed()) {
+                actix_web::rt::time::sleep(rest).await;
+            }
         }
         times
     })

@@ -8,6 +8,7 @@ use super::{Dashboard, LIVE_JS, STYLE_CSS};
 use crate::http::{ApiError, AppState};
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
+use std::sync::Arc;
 use std::time::SystemTime;
 use trafficlight_actors::adapter;
 use trafficlight_actors::allocator::{self, Status};
@@ -44,21 +45,28 @@ pub(super) fn now() -> u64 {
     unix_millis(SystemTime::now())
 }
 
-/// Renders `template` with `view` and the page's common values.
-fn render(
-    dashboard: &Dashboard,
-    template: &str,
-    view: &impl serde::Serialize,
+/// Renders `template` with `view` and the page's common values, on the blocking pool: a
+/// page of 100 adapters takes milliseconds of CPU, and the HTTP workers' threads also run
+/// adapters' actors, whose actions must not wait for a page.
+async fn render(
+    dashboard: &Arc<Dashboard>,
+    template: &'static str,
+    view: impl serde::Serialize + Send + 'static,
     refresh: Option<u64>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut context = tera::Context::from_serialize(view)
-        .map_err(|e| ApiError::Internal(format!("cannot build the page's context: {e}")))?;
-    // The meta refresh counts seconds; `?refresh` counts milliseconds.
-    context.insert("refresh_secs", &refresh.filter(|ms| *ms > 0).map(|ms| ms.div_ceil(1000)));
-    let html = dashboard
-        .tera
-        .render(template, &context)
-        .map_err(|e| ApiError::Internal(format!("cannot render {template}: {e:?}")))?;
+    let dashboard = dashboard.clone();
+    let html = web::block(move || -> Result<String, ApiError> {
+        let mut context = tera::Context::from_serialize(&view)
+            .map_err(|e| ApiError::Internal(format!("cannot build the page's context: {e}")))?;
+        // The meta refresh counts seconds; `?refresh` counts milliseconds.
+        context.insert("refresh_secs", &refresh.filter(|ms| *ms > 0).map(|ms| ms.div_ceil(1000)));
+        dashboard
+            .tera
+            .render(template, &context)
+            .map_err(|e| ApiError::Internal(format!("cannot render {template}: {e:?}")))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("cannot render {template}: {e}")))??;
     Ok(HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .insert_header(("Cache-Control", "no-store"))
@@ -69,7 +77,7 @@ async fn status(state: web::Data<AppState>, query: web::Query<PageQuery>) -> Res
     let adapters = AdapterQuery { state: query.state.clone(), page: query.page };
     let snapshot = state.allocator.send(adapters.status()).await?;
     let view = view::status(&snapshot, now(), &adapters);
-    render(&state.dashboard, "status.html", &view, query.refresh)
+    render(&state.dashboard, "status.html", view, query.refresh).await
 }
 
 async fn test(
@@ -80,7 +88,7 @@ async fn test(
     let snapshot = state.allocator.send(Status::counts_only()).await?;
     let view =
         view::test(&snapshot, &name, now()).ok_or_else(|| ApiError::NotFound(format!("no test named {name}")))?;
-    render(&state.dashboard, "test.html", &view, query.refresh)
+    render(&state.dashboard, "test.html", view, query.refresh).await
 }
 
 /// The case's view, shared with `/api/cases/{id}`.
@@ -110,5 +118,5 @@ async fn case(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let view = case_view(&state, &id).await?;
-    render(&state.dashboard, "case.html", &view, query.refresh)
+    render(&state.dashboard, "case.html", view, query.refresh).await
 }
