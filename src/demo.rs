@@ -11,7 +11,7 @@ use crate::config::{Config, FileConfig};
 use crate::provision::process::Guarded;
 use crate::provision::{ServerKind, ServerTypes};
 use crate::proxy::{self, ProxyConfig, ProxyHandle};
-use crate::serve::{self, EXIT_BAD_START};
+use crate::serve::{self, bad_start, EXIT_BAD_START};
 use crate::startup;
 use std::cell::RefCell;
 use std::net::SocketAddr;
@@ -75,10 +75,7 @@ impl Adapters {
 pub fn main(args: DemoArgs) -> i32 {
     let config = match config(&args) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_BAD_START;
-        }
+        Err(e) => return bad_start(e),
     };
     run(config, args.client_bin, args.client_deadline)
 }
@@ -167,43 +164,30 @@ pub fn run(config: Config, client_bin: Option<PathBuf>, client_deadline: u64) ->
     let started = Instant::now();
     let prepared = match serve::prepare(&config) {
         Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_BAD_START;
-        }
+        Err(e) => return bad_start(e),
     };
     let needed = Adapters::of(&prepared.cases);
     let client_bin = match needed.clients {
         0 => None,
         _ => match client_binary(client_bin.as_deref()) {
             Ok(path) => Some(path),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return EXIT_BAD_START;
-            }
+            Err(e) => return bad_start(e),
         },
     };
     if let Err(e) = check_synapse(&prepared.cases, &prepared.types, &config.provision.synapse_python) {
-        eprintln!("error: {e}");
-        return EXIT_BAD_START;
+        return bad_start(e);
     }
     let cases = prepared.cases.len();
     actix_web::rt::System::new().block_on(async move {
         let listener = match startup::bind(&config) {
             Ok(l) => l,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return EXIT_BAD_START;
-            }
+            Err(e) => return bad_start(e),
         };
         let output = config.output.clone();
         serve::warn_if_homerunner_missing(&config, &prepared.homerunner_tests).await;
         let running = match startup::start_with_scripts(listener, config, prepared.cases, prepared.scripts).await {
             Ok(running) => running,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return EXIT_BAD_START;
-            }
+            Err(e) => return bad_start(e),
         };
         let url = base_url(running.addr);
         let allocator = running.allocator.clone();

@@ -4,7 +4,7 @@
 use clap::Parser;
 use trafficlight::cli::{Cli, Command};
 use trafficlight::list;
-use trafficlight::serve::{serve, EXIT_BAD_START};
+use trafficlight::serve::{bad_start, serve};
 
 fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
@@ -12,10 +12,7 @@ fn main() {
     let status = match cli.command {
         Command::Serve(args) => match args.resolve() {
             Ok(config) => serve(config),
-            Err(e) => {
-                eprintln!("error: {e}");
-                EXIT_BAD_START
-            }
+            Err(e) => bad_start(e),
         },
         Command::List(args) => match args.client_set().and_then(|clients| {
             list::listing(&args.scenarios, args.pattern.as_deref(), &clients).map_err(|e| e.to_string())
@@ -24,10 +21,7 @@ fn main() {
                 print!("{text}");
                 0
             }
-            Err(e) => {
-                eprintln!("error: {e}");
-                EXIT_BAD_START
-            }
+            Err(e) => bad_start(e),
         },
         Command::Demo(args) => trafficlight::demo::main(*args),
         Command::Proxy(args) => proxy(args.config()),
@@ -40,10 +34,7 @@ fn proxy(config: trafficlight::proxy::ProxyConfig) -> i32 {
     actix_web::rt::System::new().block_on(async move {
         let handle = match trafficlight::proxy::run(config).await {
             Ok(handle) => handle,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return EXIT_BAD_START;
-            }
+            Err(e) => return bad_start(e),
         };
         log::info!("network proxy {} listening on {}", handle.uuid, handle.endpoint);
         match handle.finished().await {

@@ -12,6 +12,12 @@ use trafficlight_actors::case::CaseSpec;
 /// Exit status for a start that could not happen (bad flags, broken scripts).
 pub const EXIT_BAD_START: i32 = 2;
 
+/// Tells the user what stopped the start; answers [`EXIT_BAD_START`].
+pub fn bad_start(error: impl std::fmt::Display) -> i32 {
+    eprintln!("error: {error}");
+    EXIT_BAD_START
+}
+
 /// A run, checked and ready to serve.
 pub struct Prepared {
     /// The cases the client set plays.
@@ -69,18 +75,12 @@ pub async fn warn_if_homerunner_missing(config: &Config, homerunner_tests: &[Str
 pub fn serve(config: Config) -> i32 {
     let prepared = match prepare(&config) {
         Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_BAD_START;
-        }
+        Err(e) => return bad_start(e),
     };
     actix_web::rt::System::new().block_on(async move {
         let listener = match startup::bind(&config) {
             Ok(l) => l,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return EXIT_BAD_START;
-            }
+            Err(e) => return bad_start(e),
         };
         warn_if_homerunner_missing(&config, &prepared.homerunner_tests).await;
         match startup::start_with_scripts(listener, config, prepared.cases, prepared.scripts).await {
@@ -88,10 +88,7 @@ pub fn serve(config: Config) -> i32 {
                 log::info!("listening on http://{}", running.addr);
                 startup::run_to_end(running).await
             }
-            Err(e) => {
-                eprintln!("error: {e}");
-                EXIT_BAD_START
-            }
+            Err(e) => bad_start(e),
         }
     })
 }

@@ -4,15 +4,12 @@
 
 mod common;
 
-use common::script_dir;
+use common::{first_line, lines_of, script_dir, ONE_STEP};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_trafficlight");
-
-const ONE_STEP: &str = "fn needs() { #{ clients: #{ alice: [\"element-web\"] } } }\nlet r = alice.act(\"check\", #{});\nassert_eq(r.response, \"good\");\n";
 
 #[test]
 fn list_prints_every_test_and_case_and_exits_0() {
@@ -69,16 +66,10 @@ fn serve_with(scenarios: &std::path::Path, output: &std::path::Path, extra: &[&s
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(at) = line.find("listening on ") {
-                let _ = tx.send(line[at + "listening on ".len()..].trim().to_string());
-            }
-        }
-    });
-    let base = rx.recv_timeout(Duration::from_secs(30)).expect("the server says where it listens");
+    let stderr = lines_of(child.stderr.take().unwrap());
+    let listening = first_line(&stderr, Duration::from_secs(30), |l| l.contains("listening on "))
+        .expect("the server says where it listens");
+    let base = listening[listening.find("listening on ").unwrap() + "listening on ".len()..].trim().to_string();
     (child, base)
 }
 
@@ -254,18 +245,11 @@ async fn a_second_signal_exits_at_once_whatever_connections_are_open() {
     let config_path = config.path().to_str().unwrap().to_string();
     let (mut child, base) = serve_with(dir.path(), output.path(), &["--config", &config_path]);
     let _stalled = stalled_request(&base);
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.contains("Overall:") {
-                let _ = tx.send(line);
-            }
-        }
-    });
+    let stdout = lines_of(child.stdout.take().unwrap());
     let pid = child.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let summary = rx.recv_timeout(Duration::from_secs(30)).expect("the first SIGTERM ends the run with a summary");
+    let summary = first_line(&stdout, Duration::from_secs(30), |l| l.contains("Overall:"))
+        .expect("the first SIGTERM ends the run with a summary");
     assert!(summary.contains("0/1"), "{summary}");
     // Now the server drains the stalled request (up to 600 s); a second signal ends that.
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());

@@ -8,8 +8,7 @@
 
 mod common;
 
-use common::script_dir;
-use std::io::{BufRead, BufReader};
+use common::{lines_of, script_dir};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -109,13 +108,7 @@ fn sigterm_stops_the_run_and_the_client_process_the_demo_started() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let stdout = lines_of(child.stdout.take().unwrap());
     let pid_file = state.path().join("pid");
     let started = Instant::now();
     while !pid_file.exists() {
@@ -130,7 +123,8 @@ fn sigterm_stops_the_run_and_the_client_process_the_demo_started() {
     // SAFETY: signalling the child we started.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let status = child.wait().unwrap();
-    let lines: Vec<String> = rx.try_iter().collect();
+    // Everything it printed: the pipe closes once it has exited (the summary comes last).
+    let lines: Vec<String> = std::iter::from_fn(|| stdout.recv_timeout(Duration::from_secs(10)).ok()).collect();
     let stdout = lines.join("\n");
     assert_eq!(status.code(), Some(1), "a stopped run is not a success: {stdout}");
     assert!(stdout.contains("Overall: 0/1 succeeded"), "the summary is printed: {stdout}");

@@ -290,14 +290,14 @@ async fn homerunners_refusal_errors_the_case_with_its_message() {
     assert!(homerunner.destroys().is_empty(), "nothing was created, nothing to destroy");
 }
 
-#[actix_web::test]
-async fn a_create_slower_than_the_deadline_times_out_and_is_destroyed_anyway() {
-    let homerunner = FakeHomerunner::start(Answer::Hang).await;
+/// Runs one case of a homerunner server type against `url`, provisioning limited to
+/// `timeout`, to the end of the run: the case must error as timed out.
+async fn provisioning_times_out(url: String, timeout: Duration) {
     let cases = vec![server_case("slow.one", "synapse", &["server"], common::body(|_| async { Outcome::Success }))];
     let app = TestApp::spawn_with(
         |c| {
-            c.provision.homerunner_url = homerunner.url.clone();
-            c.provision.timeout = Duration::from_millis(300);
+            c.provision.homerunner_url = url;
+            c.provision.timeout = timeout;
         },
         cases,
     )
@@ -307,6 +307,12 @@ async fn a_create_slower_than_the_deadline_times_out_and_is_destroyed_anyway() {
     let case = &report.cases[0];
     assert_eq!(case.state, CaseState::Error);
     assert!(case.errors[0].contains("provisioning timed out"), "{:?}", case.errors);
+}
+
+#[actix_web::test]
+async fn a_create_slower_than_the_deadline_times_out_and_is_destroyed_anyway() {
+    let homerunner = FakeHomerunner::start(Answer::Hang).await;
+    provisioning_times_out(homerunner.url.clone(), Duration::from_millis(300)).await;
     let name = homerunner.creates()[0]["blueprint"]["Name"].as_str().unwrap().to_string();
     assert_eq!(homerunner.destroys(), vec![name], "a create homerunner may still finish is destroyed by name");
 }
@@ -330,20 +336,7 @@ async fn a_homerunner_that_is_down_is_retried_until_it_answers() {
 #[actix_web::test]
 async fn a_homerunner_that_stays_down_errors_the_case() {
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let cases = vec![server_case("down.one", "synapse", &["server"], common::body(|_| async { Outcome::Success }))];
-    let app = TestApp::spawn_with(
-        |c| {
-            c.provision.homerunner_url = format!("http://127.0.0.1:{port}");
-            c.provision.timeout = Duration::from_secs(1);
-        },
-        cases,
-    )
-    .await;
-    app.register_type("a", "element-web").await;
-    let report = app.run_ended().await;
-    let case = &report.cases[0];
-    assert_eq!(case.state, CaseState::Error);
-    assert!(case.errors[0].contains("provisioning timed out"), "{:?}", case.errors);
+    provisioning_times_out(format!("http://127.0.0.1:{port}"), Duration::from_secs(1)).await;
 }
 
 #[actix_web::test]

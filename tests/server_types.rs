@@ -5,12 +5,10 @@
 
 mod common;
 
-use common::script_dir;
+use common::{first_line, lines_of, script_dir, ONE_STEP};
 use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_trafficlight");
-
-const ONE_STEP: &str = "fn needs() { #{ clients: #{ alice: [\"element-web\"] } } }\nlet r = alice.act(\"check\", #{});\nassert_eq(r.response, \"good\");\n";
 
 #[test]
 fn serve_refuses_a_server_type_that_is_not_defined_naming_file_and_line() {
@@ -74,7 +72,6 @@ fn serve_refuses_a_test_naming_more_servers_than_its_type_makes() {
 
 #[test]
 fn serve_warns_once_naming_the_url_and_tests_when_homerunner_is_unreachable() {
-    use std::io::{BufRead, BufReader};
     let dir = script_dir(&[(
         "on_synapse.rhai",
         "fn needs() { #{ clients: #{ a: [\"x\"] }, servers: #{ type: \"synapse\", names: [\"hs\"] } } }\n",
@@ -92,16 +89,11 @@ fn serve_warns_once_naming_the_url_and_tests_when_homerunner_is_unreachable() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let stderr = lines_of(child.stderr.take().unwrap());
     // Every line until the warning; a start that never warns fails here instead of hanging.
-    let warning = std::iter::from_fn(|| rx.recv_timeout(std::time::Duration::from_secs(60)).ok())
-        .find(|l| l.contains("homerunner") && l.contains("not reachable"));
+    let warning = first_line(&stderr, std::time::Duration::from_secs(60), |l| {
+        l.contains("homerunner") && l.contains("not reachable")
+    });
     let _ = child.kill();
     let _ = child.wait();
     let warning = warning.expect("a warning that homerunner is not reachable");

@@ -90,16 +90,10 @@ async fn when_one_adapter_reports_an_error_its_sibling_is_told_to_exit_on_its_ne
     app.register_type("b", "hydrogen-web").await;
     app.next_action("a").await;
     app.report_error("b", "adapter", "page did not load").await;
-    // The case hears of the error and tells the sibling on other threads: a poll racing
-    // that may still see the action; within moments (far inside any timeout) it is `exit`.
-    let started = std::time::Instant::now();
-    let answer = loop {
-        let answer = app.poll("a").await;
-        if answer["action"] == "exit" || started.elapsed() > Duration::from_secs(5) {
-            break answer;
-        }
-        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
-    };
+    // The case hears of the error and tells the sibling to finish (on other threads);
+    // once the sibling has finished, its next poll is `exit`, not its pending action.
+    app.wait_for_adapter("a", "told to finish", |a| a.is_some_and(|a| a.state == "finished")).await;
+    let answer = app.poll("a").await;
     assert_eq!(answer["action"], "exit", "the sibling is not left to its own timeout: {answer}");
     app.wait_for_case("t.1", "error").await;
 }

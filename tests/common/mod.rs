@@ -364,6 +364,31 @@ where
     async_body(f)
 }
 
+/// A test with one step: alice (Element Web) is asked to `check` and must answer `good`.
+pub const ONE_STEP: &str = "fn needs() { #{ clients: #{ alice: [\"element-web\"] } } }\nlet r = alice.act(\"check\", #{});\nassert_eq(r.response, \"good\");\n";
+
+/// The lines of `pipe` (a child's stdout or stderr) as they come, read on a thread of their
+/// own to the end, so the child never blocks on a full pipe; the channel closes at its end.
+pub fn lines_of(pipe: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    rx
+}
+
+/// The first line `lines` gives within `wait` of each other that satisfies `ok`.
+pub fn first_line(
+    lines: &std::sync::mpsc::Receiver<String>,
+    wait: Duration,
+    ok: impl Fn(&str) -> bool,
+) -> Option<String> {
+    std::iter::from_fn(|| lines.recv_timeout(wait).ok()).find(|l| ok(l))
+}
+
 /// Writes `scripts` (file name, source) into a fresh directory.
 pub fn script_dir(scripts: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
