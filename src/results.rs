@@ -3,7 +3,7 @@
 //! `report.json` are rewritten atomically. A run killed with SIGKILL keeps every finished
 //! case's result and leaves no half-written file.
 //!
-//! The writer listens to the allocator's event stream; file I/O runs on tokio's blocking
+//! The writer listens to the ends of cases on the allocator's event stream; file I/O runs on tokio's blocking
 //! pool, never on an actor's thread.
 
 use crate::reports;

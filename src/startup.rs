@@ -76,7 +76,7 @@ pub async fn start_with_scripts(
         .and_then(|_| std::fs::write(output.join(results::RESULTS_FILE), b""))
         .map_err(|e| std::io::Error::new(e.kind(), format!("cannot write into {}: {e}", output.display())))?;
     // Listening before the run starts: no case can end unrecorded.
-    let results = results::spawn(output.clone(), allocator.clone(), events.subscribe());
+    let results = results::spawn(output.clone(), allocator.clone(), events.subscribe_case_ends());
     let state =
         AppState { allocator: allocator.clone(), registry, config, events, dashboard: Arc::new(dashboard), metrics };
     let server: Server = HttpServer::new(move || {

@@ -125,12 +125,19 @@ pub struct ClientHandle {
     pub registration: Arc<Registration>,
     pub(crate) adapter: Addr<AdapterActor>,
     pub(crate) registry: crate::registry::Registry,
+    /// The case's journal, where the adapter records how each action ended.
+    pub(crate) journal: crate::journal::Journal,
 }
 
 impl ClientHandle {
     /// Asks the adapter to perform `action` and waits for its response.
     pub async fn perform(&self, action: &str, data: Value) -> Result<Value, ActionError> {
-        let request = adapter::Perform { action: action.to_string(), data, asked_at: std::time::Instant::now() };
+        let request = adapter::Perform {
+            action: action.to_string(),
+            data,
+            asked_at: std::time::Instant::now(),
+            journal: self.journal.clone(),
+        };
         match self.adapter.send(request).await {
             Ok(performed) => {
                 if let Some(at) = performed.responded_at {
@@ -173,6 +180,7 @@ pub struct CaseContext {
     /// Set when the case ends.
     pub cancel: CancelToken,
     pub(crate) case: Addr<CaseActor>,
+    pub(crate) journal: crate::journal::Journal,
 }
 
 impl CaseContext {
@@ -181,9 +189,10 @@ impl CaseContext {
         self.clients.iter().find(|c| c.name == name)
     }
 
-    /// Adds a line to the case's log, shown with its results.
+    /// Adds a line to the case's log, shown with its results. Written into the case's
+    /// journal from the body's own thread: no message, no wake-up of the case's thread.
     pub fn log(&self, line: impl Into<String>) {
-        self.case.do_send(case::Log(line.into()));
+        self.journal.log(line.into());
     }
 
     /// Ends the case now with `outcome`, before the body has returned: its clients are

@@ -7,6 +7,7 @@ use crate::allocator::{self, Allocator};
 use crate::body::{ActionError, CancelToken, CaseContext, ClientHandle, Outcome, TestBody};
 use crate::config::Timeouts;
 use crate::events::{Event, EventBus};
+use crate::journal::Journal;
 use crate::provision::{self, AbortTrigger, Homeserver, ProvisionFor, Provisioner, ServerRequest, Teardown};
 use crate::requirement::{ClientRequirement, Registration};
 use crate::snapshot::{ActionRecord, CaseSnapshot, CaseState, SlotSnapshot, StateChange};
@@ -20,12 +21,7 @@ use std::time::{Duration, SystemTime};
 /// How long releasing a case's homeservers may take before the case stops waiting for it
 /// (the teardown goes on in the background; the case's result is reported without it).
 pub const DESTROY_TIMEOUT: Duration = Duration::from_secs(60);
-/// Actions kept in a case's action log; a script that acts in a loop must not eat the memory.
-pub const MAX_ACTIONS: usize = 10_000;
-/// Log lines kept per case; a script that logs in a loop must not eat the memory.
-pub const MAX_LOG_LINES: usize = 10_000;
-/// Longest log line kept, in bytes; longer ones are cut (a whole timeline is not a line).
-pub const MAX_LOG_LINE: usize = 4096;
+pub use crate::journal::{MAX_ACTIONS, MAX_LOG_LINE, MAX_LOG_LINES};
 
 /// The allocator has found adapters for every slot: prepare and run.
 #[derive(Message)]
@@ -42,12 +38,15 @@ pub struct AdapterFailed {
     pub error: ActionError,
 }
 
-/// An action of one of the case's clients has completed, failed or was cancelled.
+/// An action of one of the case's clients has completed, failed or was cancelled. (The
+/// adapters write their actions into the case's [`Journal`] directly; this message does
+/// the same through the mailbox.)
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct ActionDone(pub Arc<ActionRecord>);
 
-/// A line for the case's log.
+/// A line for the case's log. (A body's [`CaseContext::log`] writes into the case's
+/// [`Journal`] directly; this message does the same through the mailbox.)
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Log(pub String);
@@ -137,14 +136,14 @@ pub struct CaseActor {
     /// Tells the provisioner to stop early when the case ends first.
     abort: AbortTrigger,
     errors: Vec<String>,
-    log: Vec<String>,
+    /// Its log and action log, written by its body and its adapters where they run.
+    journal: Journal,
     files: BTreeSet<String>,
     created_at: SystemTime,
     started_at: Option<SystemTime>,
     ended_at: Option<SystemTime>,
     cancel: CancelToken,
     history: Vec<StateChange>,
-    actions: Vec<Arc<ActionRecord>>,
     events: EventBus,
     /// Whether its body is still running (it may outlive the case's end a moment).
     body_running: bool,
@@ -165,6 +164,7 @@ impl CaseActor {
         events: EventBus,
     ) -> Self {
         let created_at = SystemTime::now();
+        let journal = Journal::new(spec.id.clone(), events.clone());
         CaseActor {
             spec,
             state: CaseState::Waiting,
@@ -178,7 +178,7 @@ impl CaseActor {
             provisioning: false,
             abort: provision::abort_signal().0,
             errors: Vec::new(),
-            log: Vec::new(),
+            journal,
             files: BTreeSet::new(),
             created_at,
             started_at: None,
@@ -187,7 +187,6 @@ impl CaseActor {
             body_running: false,
             retiring: false,
             history: vec![StateChange { state: CaseState::Waiting, at: unix_millis(created_at) }],
-            actions: Vec::new(),
             events,
             metrics: Default::default(),
         }
@@ -252,12 +251,14 @@ impl CaseActor {
                     registration: c.registration.clone(),
                     adapter: c.adapter.clone(),
                     registry: c.registry.clone(),
+                    journal: self.journal.clone(),
                 })
                 .collect(),
             servers: self.servers.clone(),
             files_dir: self.files_dir.clone(),
             cancel: self.cancel.clone(),
             case: ctx.address(),
+            journal: self.journal.clone(),
         };
         let body = self.spec.body.run(context);
         self.body_running = true;
@@ -296,7 +297,7 @@ impl CaseActor {
         let provisioning = self.provisioning;
         ctx.wait(futures::future::join_all(finished).into_actor(self).map(move |answers, act, ctx| {
             for record in answers.into_iter().flatten().flatten() {
-                act.record_action(record);
+                act.journal.action(record);
             }
             if !provisioning {
                 act.release(ctx);
@@ -323,13 +324,6 @@ impl CaseActor {
         }));
     }
 
-    fn record_action(&mut self, record: Arc<ActionRecord>) {
-        if self.actions.len() < MAX_ACTIONS {
-            self.events.publish(Event::Action { case_id: self.spec.id.clone(), action: record.clone() });
-            self.actions.push(record);
-        }
-    }
-
     fn snapshot(&self) -> CaseSnapshot {
         CaseSnapshot {
             id: self.spec.id.clone(),
@@ -347,10 +341,10 @@ impl CaseActor {
                 .collect(),
             servers: self.servers.clone(),
             errors: self.errors.clone(),
-            log: self.log.clone(),
+            log: self.journal.log_lines(),
             files: self.files.iter().cloned().collect(),
             history: self.history.clone(),
-            actions: self.actions.clone(),
+            actions: self.journal.actions(),
             created_at: unix_millis(self.created_at),
             started_at: self.started_at.map(unix_millis),
             ended_at: self.ended_at.map(unix_millis),
@@ -411,15 +405,7 @@ impl Handler<Log> for CaseActor {
     type Result = ();
 
     fn handle(&mut self, msg: Log, _ctx: &mut Context<Self>) {
-        if self.log.len() < MAX_LOG_LINES {
-            let mut line = msg.0;
-            if line.len() > MAX_LOG_LINE {
-                let cut = (0..=MAX_LOG_LINE).rev().find(|i| line.is_char_boundary(*i)).unwrap_or(0);
-                line.truncate(cut);
-                line.push_str(" [...]");
-            }
-            self.log.push(line);
-        }
+        self.journal.log(msg.0);
     }
 }
 
@@ -427,7 +413,7 @@ impl Handler<ActionDone> for CaseActor {
     type Result = ();
 
     fn handle(&mut self, msg: ActionDone, _ctx: &mut Context<Self>) {
-        self.record_action(msg.0);
+        self.journal.action(msg.0);
     }
 }
 

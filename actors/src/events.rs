@@ -48,28 +48,44 @@ impl Event {
 
 /// Where actors publish events; cloning it is cheap and every clone publishes to the same
 /// listeners.
+///
+/// Listeners that want only the ends of cases (the results writer) listen on a channel of
+/// their own: on the stream of every event they would be woken several times per action
+/// (an adapter's state changes twice, and the action is told) to throw those away.
 #[derive(Clone, Debug)]
-pub struct EventBus(broadcast::Sender<Event>);
+pub struct EventBus {
+    all: broadcast::Sender<Event>,
+    case_ends: broadcast::Sender<Event>,
+}
 
 impl Default for EventBus {
     fn default() -> Self {
-        EventBus(broadcast::channel(EVENT_BACKLOG).0)
+        EventBus { all: broadcast::channel(EVENT_BACKLOG).0, case_ends: broadcast::channel(EVENT_BACKLOG).0 }
     }
 }
 
 impl EventBus {
     /// Publishes `event` to every listener there is now (none is fine).
     pub fn publish(&self, event: Event) {
-        let _ = self.0.send(event);
+        if matches!(event, Event::CaseEnded { .. }) && self.case_ends.receiver_count() > 0 {
+            let _ = self.case_ends.send(event.clone());
+        }
+        let _ = self.all.send(event);
     }
 
     /// A new listener, which hears every event published from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.0.subscribe()
+        self.all.subscribe()
     }
 
-    /// How many listeners there are now.
+    /// A new listener that hears only [`Event::CaseEnded`], each one published from now on.
+    pub fn subscribe_case_ends(&self) -> broadcast::Receiver<Event> {
+        self.case_ends.subscribe()
+    }
+
+    /// How many listeners of every event there are now (publishers may skip building an
+    /// event nobody hears).
     pub fn listeners(&self) -> usize {
-        self.0.receiver_count()
+        self.all.receiver_count()
     }
 }

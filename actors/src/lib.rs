@@ -7,6 +7,7 @@ pub mod body;
 pub mod case;
 pub mod config;
 pub mod events;
+pub mod journal;
 pub mod matching;
 pub mod metrics;
 pub mod provision;

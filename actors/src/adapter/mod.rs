@@ -12,6 +12,7 @@ use crate::body::ActionError;
 use crate::case::{self, CaseActor};
 use crate::config::Timeouts;
 use crate::events::{Event, EventBus};
+use crate::journal::Journal;
 use crate::metrics::{AdapterCell, RunMetrics};
 use crate::requirement::Registration;
 use crate::snapshot::{ActionRecord, AdapterSnapshot};
@@ -82,6 +83,8 @@ pub struct Perform {
     pub data: Value,
     /// When the test asked (for the coordinator's latency metrics).
     pub asked_at: Instant,
+    /// Where the adapter records how the action ended: its case's action log.
+    pub journal: Journal,
 }
 
 /// How a [`Perform`] ended, and when the adapter's respond arrived if it answered.
@@ -157,6 +160,8 @@ struct Pending {
     /// Whether a poll answer has carried it to the adapter yet.
     delivered: bool,
     sent_at: SystemTime,
+    /// The case's action log, which hears how it ended.
+    journal: Journal,
 }
 
 /// One registered adapter.
@@ -351,6 +356,7 @@ impl Handler<Perform> for AdapterActor {
             deadline,
             delivered: false,
             sent_at: SystemTime::now(),
+            journal: msg.journal,
         });
         self.publish_state();
         self.wake_waiters(ctx);
@@ -387,10 +393,9 @@ impl Handler<Retire> for AdapterActor {
         if self.finished.is_none() {
             let reason = "all test cases have ended".to_string();
             let error = ActionError::Cancelled { client: self.client_name(), reason: reason.clone() };
-            if let Some(record) = self.finish(reason, error, ctx) {
-                if let Some(a) = &self.assignment {
-                    a.case.do_send(case::ActionDone(record));
-                }
+            let journal = self.pending.as_ref().map(|p| p.journal.clone());
+            if let (Some(record), Some(journal)) = (self.finish(reason, error, ctx), journal) {
+                journal.action(record);
             }
         }
         MessageResult(crate::registry::Retired {

@@ -64,6 +64,9 @@ impl AdapterActor {
     pub(super) fn publish_change(&mut self, to: &'static str) {
         let from = std::mem::replace(&mut self.published_state, to);
         self.cell.set(to);
+        if self.events.listeners() == 0 {
+            return; // nobody watches every event now (the dashboard's live view may later)
+        }
         self.events.publish(Event::Adapter {
             uuid: self.uuid.clone(),
             client_type: self.registration.get("type").and_then(Value::as_str).unwrap_or_default().to_string(),
@@ -75,10 +78,11 @@ impl AdapterActor {
         });
     }
 
-    /// Tells the case how an action ended, for its action log.
+    /// Writes how an action ended into its case's action log (the case's journal: no
+    /// message to the case, whose thread need not wake for it).
     pub(super) fn record_action(&self, pending: &Pending, result: Result<&Value, &ActionError>) {
-        if let (Some(a), Some(record)) = (&self.assignment, self.action_record(pending, result)) {
-            a.case.do_send(case::ActionDone(record));
+        if let Some(record) = self.action_record(pending, result) {
+            pending.journal.action(record);
         }
     }
 
