@@ -1,10 +1,11 @@
 //! Results written as they happen: each case that ends is appended to `results.jsonl`
-//! (flushed and fsynced before anything else is written), then `junit.xml` and
-//! `report.json` are rewritten atomically. A run killed with SIGKILL keeps every finished
-//! case's result and leaves no half-written file.
+//! (flushed and fsynced before anything else is written; cases that end together share a
+//! write), then `junit.xml` and `report.json` are rewritten atomically, at most once a
+//! second while the run goes on (and once more at its end). A run killed with SIGKILL
+//! keeps every finished case's result and leaves no half-written file.
 //!
-//! The writer listens to the ends of cases on the allocator's event stream; file I/O runs on tokio's blocking
-//! pool, never on an actor's thread.
+//! The writer listens to the ends of cases on the allocator's event stream; file I/O runs
+//! on tokio's blocking pool, never on an actor's thread.
 
 use crate::reports;
 use actix::Addr;
@@ -12,6 +13,8 @@ use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
 use tokio::sync::{broadcast, oneshot};
 use trafficlight_actors::allocator::{self, Allocator};
 use trafficlight_actors::events::Event;
@@ -49,10 +52,26 @@ struct Writer {
     written: HashSet<String>,
 }
 
+/// The shortest time between two rewrites of the reports while the run goes on. Each
+/// rewrite serialises every case so far: done after every case that ends, a run of
+/// 1,000 short cases spent a core on it (quadratic in the cases); the lines of
+/// results.jsonl are still on disk as each case ends, and the final reports are written
+/// at the run's end.
+pub const REPORT_REWRITE_INTERVAL: Duration = Duration::from_secs(1);
+
 async fn run(mut writer: Writer, mut events: broadcast::Receiver<Event>, mut stopped: oneshot::Receiver<()>) {
+    // The reports are behind the results: rewrite them at `next_rewrite`.
+    let mut stale = false;
+    let mut next_rewrite = Instant::now();
     loop {
         let event = tokio::select! {
             event = events.recv() => event,
+            _ = tokio::time::sleep_until(next_rewrite), if stale => {
+                writer.rewrite_reports().await;
+                stale = false;
+                next_rewrite = Instant::now() + REPORT_REWRITE_INTERVAL;
+                continue;
+            }
             _ = &mut stopped => {
                 // Whatever ended before the stop is still in the channel.
                 let mut pending = Vec::new();
@@ -66,21 +85,40 @@ async fn run(mut writer: Writer, mut events: broadcast::Receiver<Event>, mut sto
                         Err(_) => break,
                     }
                 }
-                for case in pending {
-                    writer.append(case).await;
-                }
+                writer.append(pending).await;
                 return;
             }
         };
         match event {
             Ok(Event::CaseEnded { case }) => {
-                writer.append(case).await;
-                writer.rewrite_reports().await;
+                // The cases that ended meanwhile go in the same write (and the same fsync).
+                let mut ended = vec![case];
+                let mut lagged = false;
+                loop {
+                    match events.try_recv() {
+                        Ok(Event::CaseEnded { case }) => ended.push(case),
+                        Ok(_) => {}
+                        Err(broadcast::error::TryRecvError::Lagged(_)) => lagged = true,
+                        Err(_) => break,
+                    }
+                }
+                writer.append(ended).await;
+                if lagged {
+                    writer.catch_up().await;
+                }
+                stale = true;
+                if Instant::now() >= next_rewrite {
+                    writer.rewrite_reports().await;
+                    stale = false;
+                    next_rewrite = Instant::now() + REPORT_REWRITE_INTERVAL;
+                }
             }
             Ok(_) => {}
             Err(broadcast::error::RecvError::Lagged(missed)) => {
                 log::warn!("the results writer fell {missed} events behind: catching up from the cases");
                 writer.catch_up().await;
+                stale = false;
+                next_rewrite = Instant::now() + REPORT_REWRITE_INTERVAL;
             }
             Err(broadcast::error::RecvError::Closed) => return,
         }
@@ -88,13 +126,14 @@ async fn run(mut writer: Writer, mut events: broadcast::Receiver<Event>, mut sto
 }
 
 impl Writer {
-    /// Appends `case` to results.jsonl unless it is there already.
-    async fn append(&mut self, case: Arc<CaseSnapshot>) {
-        if !self.written.insert(case.id.clone()) {
+    /// Appends `cases` to results.jsonl (those not there already), in one write.
+    async fn append(&mut self, cases: Vec<Arc<CaseSnapshot>>) {
+        let cases: Vec<_> = cases.into_iter().filter(|case| self.written.insert(case.id.clone())).collect();
+        if cases.is_empty() {
             return;
         }
         let path = self.dir.join(RESULTS_FILE);
-        let written = tokio::task::spawn_blocking(move || append_line(&path, &case)).await;
+        let written = tokio::task::spawn_blocking(move || append_lines(&path, &cases)).await;
         match written {
             Ok(Ok(())) => {}
             Ok(Err(e)) => log::error!("cannot append to {}: {e}", self.dir.join(RESULTS_FILE).display()),
@@ -105,9 +144,8 @@ impl Writer {
     /// After lost events: appends every ended case not yet written, from the cases themselves.
     async fn catch_up(&mut self) {
         let Ok((_, cases)) = self.allocator.send(allocator::Cases).await else { return };
-        for case in cases.into_iter().filter(|c| c.state.is_final() && c.ended_at.is_some()) {
-            self.append(Arc::new(case)).await;
-        }
+        let ended = cases.into_iter().filter(|c| c.state.is_final() && c.ended_at.is_some()).map(Arc::new).collect();
+        self.append(ended).await;
         self.rewrite_reports().await;
     }
 
@@ -124,13 +162,16 @@ impl Writer {
     }
 }
 
-/// Appends one JSON line and makes sure it is on disk before answering.
-fn append_line(path: &Path, case: &CaseSnapshot) -> std::io::Result<()> {
+/// Appends one JSON line per case and makes sure they are on disk before answering.
+fn append_lines(path: &Path, cases: &[Arc<CaseSnapshot>]) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let mut line = serde_json::to_vec(case)?;
-    line.push(b'\n');
+    let mut line = Vec::new();
+    for case in cases {
+        serde_json::to_writer(&mut line, &**case)?;
+        line.push(b'\n');
+    }
     let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
     file.write_all(&line)?;
     file.sync_data()
