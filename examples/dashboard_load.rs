@@ -66,7 +66,7 @@ fn main() {
         threads: flag("--threads", 1).max(1),
         view_every_ms: flag("--view-every-ms", 0),
     };
-    println!("{}", machine());
+    println!("{}", server::machine());
     run(&settings);
 }
 
@@ -311,22 +311,4 @@ fn quantiles(before: &Value, after: &Value, name: &str) -> (f64, f64) {
     } else {
         (q(0.5), q(0.99))
     }
-}
-
-/// The machine and its load, for the record.
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_default();
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    format!(
-        "machine: {cores} cores (shared), {cpu}; load average at start {}",
-        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
-    )
 }

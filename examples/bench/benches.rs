@@ -12,24 +12,6 @@ const PYTHON_ORIGINAL: f64 = 587.0;
 /// How long a registration burst or an idle crowd may take to form before we give up.
 const FORM_LIMIT: Duration = Duration::from_secs(120);
 
-/// The machine and its load, for the record.
-pub fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_default();
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    format!(
-        "machine: {cores} cores, {cpu}; load average at start {}",
-        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
-    )
-}
-
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(|a, b| a.total_cmp(b));
     values[values.len() / 2]

@@ -46,7 +46,7 @@ fn main() {
         threads: flag("--threads").unwrap_or(1).max(1),
     };
     let which = args.first().filter(|a| !a.starts_with("--")).map(String::as_str).unwrap_or("all");
-    println!("{}", benches::machine());
+    println!("{}", server::machine());
     let all = which == "all";
     let mut ran = false;
     for (name, bench) in [

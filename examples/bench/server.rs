@@ -120,3 +120,21 @@ pub fn serve(dir: &Path) -> i32 {
         status
     })
 }
+
+/// The machine and its load, for the record.
+pub fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    format!(
+        "machine: {cores} cores (shared), {cpu}; load average at start {}",
+        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    )
+}
