@@ -3,6 +3,11 @@
 //! through the case's mailbox. A message per line and per action woke the case's thread
 //! twice for every action, on a machine whose cores the HTTP workers, the scripts and
 //! the adapters share; a short uncontended lock wakes nobody.
+//!
+//! This is the one deliberate exception to "no shared state beside the actors"
+//! (ARCHITECTURE.md): it is append-only, it holds what happened and nothing that decides
+//! what happens next (the case's state machine stays in its actor), and its writers are
+//! only the case's own body and adapters. Adding decision state here would be a mistake.
 
 use crate::events::{Event, EventBus};
 use crate::snapshot::ActionRecord;
