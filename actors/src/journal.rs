@@ -4,10 +4,11 @@
 //! twice for every action, on a machine whose cores the HTTP workers, the scripts and
 //! the adapters share; a short uncontended lock wakes nobody.
 //!
-//! This is the one deliberate exception to "no shared state beside the actors"
-//! (ARCHITECTURE.md): it is append-only, it holds what happened and nothing that decides
-//! what happens next (the case's state machine stays in its actor), and its writers are
-//! only the case's own body and adapters. Adding decision state here would be a mistake.
+//! This is a deliberate exception to "no shared state beside the actors" (ARCHITECTURE.md),
+//! as are the adapters' state cells (adapter/state.rs): it is append-only, it holds what
+//! happened and nothing that decides what happens next (the case's state machine stays in
+//! its actor), and its only writers are the case's own body and adapters. Decision state
+//! does not belong here.
 
 use crate::events::{Event, EventBus};
 use crate::snapshot::ActionRecord;
