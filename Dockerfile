@@ -5,6 +5,8 @@ WORKDIR /src
 # Dependencies first, in a layer of their own: it is rebuilt only when Cargo.toml or
 # Cargo.lock change, not on every change of the sources.
 COPY Cargo.toml Cargo.lock ./
+# The patched actix-http (vendor/actix-http/VENDORED.md) is a dependency like any other.
+COPY vendor vendor
 COPY actors/Cargo.toml actors/Cargo.toml
 # The headless Matrix client is a workspace member: cargo needs its manifest to load the
 # workspace, but the image does not build it (only the trafficlight binary).
