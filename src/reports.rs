@@ -1,7 +1,7 @@
 //! Reports of a run for CI: JUnit XML (one `<testsuite>` per test, one `<testcase>` per
 //! case) and the whole run as JSON, rewritten in the output directory as cases end (at
-//! most once a second: see `results`) and when the run ends, each atomically (a temporary file renamed over the old one), so a
-//! killed run never leaves a half-written report.
+//! most once a second: see `results`) and when the run ends, each atomically (a temporary
+//! file renamed over the old one), so a killed run never leaves a half-written report.
 
 use quick_xml::events::BytesText;
 use quick_xml::Writer;

@@ -10,7 +10,7 @@ use crate::events::{Event, EventBus};
 use crate::journal::Journal;
 use crate::provision::{self, AbortTrigger, Homeserver, ProvisionFor, Provisioner, ServerRequest, Teardown};
 use crate::requirement::{ClientRequirement, Registration};
-use crate::snapshot::{ActionRecord, CaseSnapshot, CaseState, SlotSnapshot, StateChange};
+use crate::snapshot::{CaseSnapshot, CaseState, SlotSnapshot, StateChange};
 use crate::unix_millis;
 use actix::prelude::*;
 use std::collections::BTreeSet;
@@ -37,19 +37,6 @@ pub struct AdapterFailed {
     pub client: String,
     pub error: ActionError,
 }
-
-/// An action of one of the case's clients has completed, failed or was cancelled. (The
-/// adapters write their actions into the case's [`Journal`] directly; this message does
-/// the same through the mailbox.)
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct ActionDone(pub Arc<ActionRecord>);
-
-/// A line for the case's log. (A body's [`CaseContext::log`] writes into the case's
-/// [`Journal`] directly; this message does the same through the mailbox.)
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Log(pub String);
 
 /// Files an adapter of the case uploaded (names as stored).
 #[derive(Message)]
@@ -288,17 +275,14 @@ impl CaseActor {
         self.cancel.cancel();
         self.set_state(state);
         let reason = format!("test case {} has ended ({state})", self.spec.id);
-        // Each adapter answers with the action it cancelled, if one was pending: the record
-        // is complete before the case reports its end (an `ActionDone` sent instead could
-        // arrive after the allocator took the case's record).
+        // Each adapter writes the action it cancelled, if one was pending, into the journal
+        // before it answers: once all have answered, the record is complete and the case
+        // may report its end.
         let finished: Vec<_> =
             self.clients.iter().map(|c| c.adapter.send(adapter::Finish { reason: reason.clone() })).collect();
         self.abort.abort();
         let provisioning = self.provisioning;
-        ctx.wait(futures::future::join_all(finished).into_actor(self).map(move |answers, act, ctx| {
-            for record in answers.into_iter().flatten().flatten() {
-                act.journal.action(record);
-            }
+        ctx.wait(futures::future::join_all(finished).into_actor(self).map(move |_, act, ctx| {
             if !provisioning {
                 act.release(ctx);
             }
@@ -398,22 +382,6 @@ impl Handler<AdapterFailed> for CaseActor {
     fn handle(&mut self, msg: AdapterFailed, ctx: &mut Context<Self>) {
         log::info!("case {}: client {} failed: {}", self.spec.id, msg.client, msg.error);
         self.end(msg.error.outcome(), ctx);
-    }
-}
-
-impl Handler<Log> for CaseActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: Log, _ctx: &mut Context<Self>) {
-        self.journal.log(msg.0);
-    }
-}
-
-impl Handler<ActionDone> for CaseActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: ActionDone, _ctx: &mut Context<Self>) {
-        self.journal.action(msg.0);
     }
 }
 

@@ -100,10 +100,10 @@ impl Performed {
     }
 }
 
-/// The adapter is done: every poll from now on answers `exit`. Answers the action log's
-/// entry for the action it cancelled, if one was pending.
+/// The adapter is done: every poll from now on answers `exit`. The action it cancelled, if
+/// one was pending, is in its case's journal by the time it answers.
 #[derive(Message)]
-#[rtype(result = "Option<Arc<ActionRecord>>")]
+#[rtype(result = "()")]
 pub struct Finish {
     pub reason: String,
 }
@@ -370,11 +370,11 @@ impl Handler<Perform> for AdapterActor {
 }
 
 impl Handler<Finish> for AdapterActor {
-    type Result = Option<Arc<ActionRecord>>;
+    type Result = ();
 
-    fn handle(&mut self, msg: Finish, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: Finish, ctx: &mut Context<Self>) {
         let error = ActionError::Cancelled { client: self.client_name(), reason: msg.reason.clone() };
-        self.finish(msg.reason, error, ctx)
+        self.finish(msg.reason, error, ctx);
     }
 }
 
@@ -393,10 +393,7 @@ impl Handler<Retire> for AdapterActor {
         if self.finished.is_none() {
             let reason = "all test cases have ended".to_string();
             let error = ActionError::Cancelled { client: self.client_name(), reason: reason.clone() };
-            let journal = self.pending.as_ref().map(|p| p.journal.clone());
-            if let (Some(record), Some(journal)) = (self.finish(reason, error, ctx), journal) {
-                journal.action(record);
-            }
+            self.finish(reason, error, ctx);
         }
         MessageResult(crate::registry::Retired {
             refusal: self.refusal(),

@@ -212,27 +212,19 @@ impl AdapterActor {
         }
     }
 
-    /// Ends the adapter's part: the pending action fails with `error`, polls answer `exit`.
-    /// Answers the action log's entry for the action it cancelled, if one was pending: the
-    /// caller hands it to the case in the order that keeps the case's record complete.
-    pub(super) fn finish(
-        &mut self,
-        reason: String,
-        error_for_pending: ActionError,
-        ctx: &mut Context<Self>,
-    ) -> Option<Arc<ActionRecord>> {
-        let record = self.pending.take().and_then(|p| {
+    /// Ends the adapter's part: the pending action fails with `error` (and is written into
+    /// its case's journal so), polls answer `exit`.
+    pub(super) fn finish(&mut self, reason: String, error_for_pending: ActionError, ctx: &mut Context<Self>) {
+        if let Some(p) = self.pending.take() {
             self.metrics.action_ended(p.sent_at.elapsed().unwrap_or_default(), true);
-            let record = self.action_record(&p, Err(&error_for_pending));
+            self.record_action(&p, Err(&error_for_pending));
             let _ = p.reply.send(Performed { result: Err(error_for_pending), responded_at: None });
-            record
-        });
+        }
         if self.finished.is_none() {
             self.finished = Some(reason);
         }
         self.publish_state();
         self.wake_waiters(ctx);
-        record
     }
 
     /// The adapter is finished by `error`: its case ends at once (its siblings are told to
@@ -243,11 +235,9 @@ impl AdapterActor {
             self.metrics.adapters_timed_out.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         self.remembered_error = Some(error.clone());
-        // The case hears of the failed action before it hears of the failure: it may end,
-        // and its record be taken, the moment it hears of the failure.
-        if let Some(p) = &self.pending {
-            self.record_action(p, Err(&error));
-        }
+        // The failed action goes into the case's journal in `finish` below, before the case
+        // can have this adapter's answer to the `Finish` its end sends: so before its record
+        // is taken.
         let error_for_pending = error.clone();
         if let Some(a) = &self.assignment {
             a.case.do_send(case::AdapterFailed { client: a.client.clone(), error });
